@@ -1,0 +1,228 @@
+"""Configuration: dataset presets, profiles, run folders and the project's paths.
+
+Three ideas live here and nowhere else:
+
+* a **dataset preset** holds what METHOD.md fixes per dataset (gaze sigma, the two pseudo-mask
+  thresholds, channels, whether gaze is recorded or simulated);
+* a **profile** (``quick``, ``cpu``, ``paper``) sets size, widths, iterations and batch in one
+  name; later stages add their fields to :class:`Profile` (issues 3-5);
+* a **run folder** ``runs/<dataset>/<run-name>/`` is where every stage writes and the next reads.
+
+Example:
+    >>> from fgi_core.config import get_profile, get_preset
+    >>> get_profile("quick").n_images
+    24
+    >>> get_preset("kvasir").t_hc, get_preset("kvasir").t_bc
+    (0.5, 0.3)
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+__all__ = [
+    "DatasetPreset",
+    "Profile",
+    "PRESETS",
+    "PROFILES",
+    "look_up_option",
+    "get_preset",
+    "get_profile",
+    "project_root",
+    "runs_root",
+    "default_run_dir",
+    "shared_realdata",
+    "resolve_device",
+]
+
+
+def look_up_option(name: str, allowed: Iterable[str], what: str = "option") -> str:
+    """Return ``name`` if it is one of ``allowed``, else raise a ValueError that lists them.
+
+    The message names the allowed values and, where one is close, asks "did you mean".
+
+    Raises:
+        ValueError: ``Unknown profile 'quik'; allowed: cpu, paper, quick. Did you mean 'quick'?``
+    """
+    allowed = sorted(allowed)
+    if name in allowed:
+        return name
+    close = difflib.get_close_matches(str(name), allowed, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise ValueError(f"Unknown {what} {name!r}; allowed: {', '.join(allowed)}.{hint}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Dataset presets (METHOD.md section 1 and the authors' code)
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DatasetPreset:
+    """What the method fixes per dataset.
+
+    Attributes:
+        name: dataset name in the registry.
+        modality: ``endoscopy``, ``mri`` or ``dermoscopy`` (drives the text vocabulary later).
+        channels: image channels fed to the networks (3 RGB, 1 MRI).
+        sigma: Gaussian sigma of the gaze heatmap as a fraction of each image side
+            (70/768 on a 768 canvas for Kvasir-SEG and ISIC, 50/768 for NCI-ISBI).
+        t_hc: threshold on the refined map for the high-confidence mask M_hc.
+        t_bc: threshold for the broad-coverage mask M_bc (``t_bc < t_hc``).
+        gaze: ``recorded`` (real eye tracking) or ``simulated`` (made from masks; flagged).
+    """
+
+    name: str
+    modality: str
+    channels: int
+    sigma: float
+    t_hc: float
+    t_bc: float
+    gaze: str = "recorded"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.t_bc < self.t_hc <= 1.0:
+            raise ValueError(
+                f"preset {self.name!r}: thresholds must satisfy 0 < t_bc < t_hc <= 1, "
+                f"got t_bc={self.t_bc}, t_hc={self.t_hc}"
+            )
+        look_up_option(self.modality, ("endoscopy", "mri", "dermoscopy"), "modality")
+        look_up_option(self.gaze, ("recorded", "simulated"), "gaze source")
+
+
+PRESETS: dict[str, DatasetPreset] = {
+    p.name: p
+    for p in (
+        DatasetPreset("kvasir", "endoscopy", 3, 70 / 768, 0.5, 0.3),
+        DatasetPreset("isic", "dermoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
+        DatasetPreset("nci-isbi", "mri", 1, 50 / 768, 0.4, 0.2),
+        # The synthetic flavours borrow the preset of the modality they imitate; their gaze is
+        # simulated from the ground-truth mask by design (DESIGN.md, data contracts).
+        DatasetPreset("synthetic", "endoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
+        DatasetPreset("synthetic-endoscopy", "endoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
+        DatasetPreset("synthetic-mri", "mri", 1, 50 / 768, 0.4, 0.2, gaze="simulated"),
+        DatasetPreset("synthetic-dermoscopy", "dermoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
+    )
+}
+
+
+def get_preset(dataset: str, **overrides: Any) -> DatasetPreset:
+    """The preset of ``dataset``, with fields replaced by ``overrides`` (e.g. ``t_hc=0.6``)."""
+    preset = PRESETS[look_up_option(dataset, PRESETS, "dataset")]
+    return dataclasses.replace(preset, **overrides) if overrides else preset
+
+
+# ----------------------------------------------------------------------------------------------
+# Profiles
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Profile:
+    """One name that sets the size of a run. Later issues add training fields here.
+
+    Attributes:
+        name: ``quick`` (synthetic, seconds, CI), ``cpu`` (real data on a laptop-class CPU) or
+            ``paper`` (METHOD.md section 5 on a GPU).
+        n_images: images per synthetic dataset (ignored for real datasets).
+        synthetic_size: (height, width) of synthetic images.
+        image_size: training input side in pixels (square), used by the networks.
+        max_images: cap on images processed by the gaze stage (``None`` = all); the quick
+            profile keeps real-data runs small.
+        refine: refinement method for the gaze stage (``auto`` = dense CRF when installed).
+        workers: processes for per-image work such as the CRF (0 = in this process).
+    """
+
+    name: str
+    n_images: int
+    synthetic_size: tuple[int, int]
+    image_size: int
+    max_images: int | None
+    refine: str = "auto"
+    workers: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", n_images=24, synthetic_size=(160, 192), image_size=64, max_images=24),
+    "cpu": Profile("cpu", n_images=200, synthetic_size=(256, 320), image_size=128, max_images=None, workers=2),
+    "paper": Profile("paper", n_images=1000, synthetic_size=(384, 448), image_size=224, max_images=None, workers=8),
+}
+
+
+def get_profile(name: str, **overrides: Any) -> Profile:
+    """The profile called ``name``, with fields replaced by ``overrides``.
+
+    Raises:
+        ValueError: for an unknown profile name or an unknown field in ``overrides``.
+    """
+    profile = PROFILES[look_up_option(name, PROFILES, "profile")]
+    if not overrides:
+        return profile
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    for key in overrides:
+        look_up_option(key, fields, "profile field")
+    return dataclasses.replace(profile, **overrides)
+
+
+# ----------------------------------------------------------------------------------------------
+# Paths
+# ----------------------------------------------------------------------------------------------
+def project_root(start: str | os.PathLike | None = None) -> Path | None:
+    """The checkout's top folder (holds ``fgi_core/`` and ``notebooks/``), or None if not in one.
+
+    Notebooks run with their own folder as working directory (nbval, JupyterLab) or the
+    checkout's (papermill from ``fgi run``); both must write to the same ``runs/``.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "fgi_core").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    return None
+
+
+def runs_root() -> Path:
+    """Where run folders go: ``$FGI_RUNS_ROOT``, else ``<checkout>/runs``, else ``./runs``."""
+    env = os.environ.get("FGI_RUNS_ROOT")
+    if env:
+        return Path(env).expanduser().resolve()
+    root = project_root()
+    return (root if root is not None else Path.cwd()) / "runs"
+
+
+def default_run_dir(dataset: str, profile: str, seed: int, run_name: str | None = None) -> Path:
+    """``runs/<dataset>/<run-name>`` with run-name ``<profile>-seed<seed>`` unless given."""
+    return runs_root() / dataset / (run_name or f"{profile}-seed{seed}")
+
+
+def shared_realdata() -> Path | None:
+    """The real data folder: ``$FGI_REALDATA``, else ``../shared/realdata`` beside the checkout.
+
+    Returns None when neither exists (a user's machine); real-data tests skip then.
+    """
+    env = os.environ.get("FGI_REALDATA")
+    candidates = [Path(env).expanduser()] if env else []
+    root = project_root() or project_root(Path(__file__).parent)
+    if root is not None:
+        candidates.append(root.parent / "shared" / "realdata")
+    for c in candidates:
+        if c.is_dir():
+            return c.resolve()
+    return None
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` picks cuda, then mps, then cpu; anything else is checked and returned."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    kind = device.split(":")[0]
+    look_up_option(kind, ("cpu", "cuda", "mps"), "device")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} asked for, but torch sees no CUDA GPU (torch {torch.__version__})")
+    return device

@@ -1,0 +1,194 @@
+"""Figures: fixations on images, the gaze stage panel by panel, pseudo-mask quality, simulator checks.
+
+Every function returns a matplotlib Figure (or draws on a given Axes) and never calls
+``plt.show``; :func:`save_figure` writes a PNG atomically.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .io import atomic_path
+
+__all__ = [
+    "plot_fixations",
+    "overlay",
+    "show_gaze_stage",
+    "plot_mask_quality",
+    "plot_gaze_statistics",
+    "save_figure",
+]
+
+MASK_COLOURS = {"m_hc": (0.1, 0.9, 0.2), "m_bc": (1.0, 0.75, 0.0), "gt": (0.2, 0.5, 1.0)}
+
+
+def save_figure(fig: matplotlib.figure.Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Save ``fig`` as PNG at ``path`` (folders made, written atomically)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    return Path(path)
+
+
+def plot_fixations(ax, image: np.ndarray, points: np.ndarray, numbers: int = 40) -> None:
+    """Image with fixations: circles sized by duration, the scanpath in order, first ``numbers`` numbered.
+
+    Args:
+        image: H x W x 3 uint8 (or H x W, shown in grey).
+        points: N x 3 (x, y normalised; duration ms), in fixation order.
+    """
+    h, w = image.shape[:2]
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+    x, y = points[:, 0] * w, points[:, 1] * h
+    sizes = 20 + 180 * points[:, 2] / max(points[:, 2].max(), 1)
+    ax.plot(x, y, "-", color="white", lw=0.8, alpha=0.7)
+    ax.scatter(x, y, s=sizes, c=np.arange(len(x)), cmap="autumn", edgecolors="black", linewidths=0.5, alpha=0.85)
+    for k in range(min(numbers, len(x))):
+        ax.annotate(str(k + 1), (x[k], y[k]), color="white", fontsize=6, ha="center", va="center")
+    ax.set_axis_off()
+
+
+def overlay(ax, image: np.ndarray, layer: np.ndarray, kind: str = "heat", colour=(1.0, 0.2, 0.2), alpha: float = 0.45, contour: np.ndarray | None = None) -> None:
+    """Image with a soft map (``kind="heat"``) or a binary mask (``kind="mask"``) on top.
+
+    ``contour``: an optional bool mask (e.g. ground truth) drawn as a blue outline.
+    """
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+    if kind == "heat":
+        ax.imshow(layer, cmap="jet", alpha=alpha, vmin=0, vmax=1)
+    else:
+        rgba = np.zeros((*layer.shape, 4))
+        rgba[..., :3] = colour
+        rgba[..., 3] = alpha * (np.asarray(layer) > 0)
+        ax.imshow(rgba)
+    if contour is not None and np.asarray(contour).any():
+        ax.contour(np.asarray(contour, float), levels=[0.5], colors=[MASK_COLOURS["gt"]], linewidths=1.2)
+    ax.set_axis_off()
+
+
+def show_gaze_stage(
+    image: np.ndarray,
+    points: np.ndarray,
+    maps: Mapping[str, np.ndarray],
+    gt: np.ndarray | None = None,
+    title: str | None = None,
+    scores: Mapping[str, float] | None = None,
+) -> matplotlib.figure.Figure:
+    """One image through the gaze stage: fixations, heatmap, refined map, M_hc, M_bc (and truth).
+
+    Args:
+        image: uint8 H x W x 3 (or H x W).
+        points: N x 3 fixations.
+        maps: ``heatmap``, ``refined`` (float H x W) and ``m_hc``, ``m_bc`` (H x W {0, 1}).
+        gt: bool H x W ground truth, outlined in blue on every panel when given.
+        scores: e.g. ``{"m_hc": 0.81, "m_bc": 0.77}`` Dice values added to the titles.
+    """
+    panels = ["fixations", "heatmap", "refined", "m_hc", "m_bc"] + (["gt"] if gt is not None else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.6 * image.shape[0] / image.shape[1] + 0.5))
+    for ax, name in zip(axes, panels):
+        if name == "fixations":
+            plot_fixations(ax, image, points)
+            ax.set_title(f"{len(points)} fixations", fontsize=9)
+        elif name in ("heatmap", "refined"):
+            overlay(ax, image, maps[name], "heat", contour=gt)
+            ax.set_title("heatmap" if name == "heatmap" else "refined map", fontsize=9)
+        elif name in ("m_hc", "m_bc"):
+            overlay(ax, image, maps[name], "mask", colour=MASK_COLOURS[name], contour=gt)
+            label = "M_hc (high-confidence)" if name == "m_hc" else "M_bc (broad-coverage)"
+            if scores and name in scores:
+                label += f"\nDice {scores[name]:.2f}"
+            ax.set_title(label, fontsize=9)
+        else:
+            overlay(ax, image, gt, "mask", colour=MASK_COLOURS["gt"])
+            ax.set_title("ground truth", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mask_quality(means: Mapping[str, float], stds: Mapping[str, float] | None = None, title: str = "") -> matplotlib.figure.Figure:
+    """Bars of Dice / precision / recall for M_hc and M_bc, from the heatmap and the refined map.
+
+    ``means`` / ``stds``: the ``quality.json`` dictionaries (keys like ``refined_hc_dice``).
+    """
+    metrics = ("dice", "precision", "recall")
+    groups = [("heatmap", "hc"), ("refined", "hc"), ("heatmap", "bc"), ("refined", "bc")]
+    fig, ax = plt.subplots(figsize=(7, 3))
+    width = 0.2
+    for k, (src, lvl) in enumerate(groups):
+        vals = [means[f"{src}_{lvl}_{m}"] for m in metrics]
+        errs = [stds[f"{src}_{lvl}_{m}"] for m in metrics] if stds else None
+        bars = ax.bar(np.arange(3) + (k - 1.5) * width, vals, width, yerr=errs, capsize=2,
+                      label=f"M_{lvl} from {src}", color=plt.cm.Paired(k), alpha=0.9)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+    ax.set_xticks(np.arange(3), metrics)
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("mean over images")
+    ax.legend(fontsize=7, ncol=2, loc="upper center")
+    ax.set_title(title or "pseudo-masks against ground truth", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gaze_statistics(
+    recorded: Mapping[str, np.ndarray] | Mapping[str, float],
+    simulated: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
+    recorded_label: str = "recorded (Kvasir-SEG)",
+) -> matplotlib.figure.Figure:
+    """Histograms of fixations per image, durations and fraction inside the lesion.
+
+    ``recorded`` is either per-image fixation arrays (id -> N x 3; histograms are compared) or
+    the summary numbers of :data:`fgi_core.gaze.KVASIR_GAZE_STATS` (drawn as reference lines).
+    """
+    from .gaze.stats import fraction_inside
+
+    def per_image(points_by_id: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ids = list(points_by_id)
+        return {
+            "fixations per image": np.array([len(points_by_id[i]) for i in ids]),
+            "duration (ms)": np.concatenate([points_by_id[i][:, 2] for i in ids]),
+            "fraction inside lesion": np.array([fraction_inside(points_by_id[i], masks[i]) for i in ids if i in masks]),
+        }
+
+    sim = per_image(simulated)
+    arrays = next(iter(recorded.values())) is not None and isinstance(next(iter(recorded.values())), np.ndarray)
+    rec = per_image(recorded) if arrays else None
+    ref_lines = {} if arrays else {
+        "fixations per image": recorded["count_median"],
+        "duration (ms)": recorded["duration_median_ms"],
+        "fraction inside lesion": recorded["fraction_inside_median"],
+    }
+    fig, axes = plt.subplots(1, 3, figsize=(11, 2.8))
+    for ax, name in zip(axes, sim):
+        hi = np.percentile(np.concatenate([sim[name]] + ([rec[name]] if rec else [])), 99.5)
+        bins = np.linspace(0, max(hi, 1.0), 30)
+        ax.hist(sim[name], bins=bins, alpha=0.6, density=True, label="simulated", color="tab:orange")
+        if rec:
+            ax.hist(rec[name], bins=bins, alpha=0.5, density=True, label=recorded_label, color="tab:blue")
+        else:
+            ax.axvline(ref_lines[name], color="tab:blue", lw=2, label=f"{recorded_label} median")
+        ax.axvline(np.median(sim[name]), color="tab:orange", ls="--", lw=1.5)
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, cols: int = 6) -> matplotlib.figure.Figure:
+    """A grid of images (for quick looks at a dataset)."""
+    rows = int(np.ceil(len(images) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2 * rows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if k < len(images):
+            ax.imshow(images[k], cmap="gray" if images[k].ndim == 2 else None)
+            if titles:
+                ax.set_title(titles[k], fontsize=7)
+    fig.tight_layout()
+    return fig
