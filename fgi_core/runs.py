@@ -9,13 +9,15 @@ import os
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .config import Profile, default_run_dir, get_profile, resolve_device
 from .io import read_json, write_json
 
-__all__ = ["prepare_run", "environment_info", "git_commit"]
+__all__ = ["prepare_run", "environment_info", "git_commit", "start_stage", "find_data_root", "StageContext"]
 
 
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
@@ -66,3 +68,99 @@ def prepare_run(run_dir: str | os.PathLike, stage: str, params: dict[str, Any], 
     write_json(config_path, config)
     write_json(run_dir / "env.json", environment_info(device))
     return run_dir
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook start-up: parameters -> profile, dataset, ids, run folder
+# ----------------------------------------------------------------------------------------------
+
+#: Where a real dataset's folder is looked for when ``data_root`` is not given.
+DATA_FOLDERS = {"kvasir": "kvasir-seg", "isic": "isic2018", "nci-isbi": "nci-isbi"}
+
+
+@dataclass
+class StageContext:
+    """What a notebook's second cell resolves its parameters to.
+
+    Attributes:
+        profile: the :class:`~fgi_core.config.Profile`.
+        dataset: the :class:`~fgi_core.data.SegmentationDataset`.
+        ids: the images this run works on (split, capped by ``max_images``).
+        run_dir: the run folder (created; config.json and env.json written).
+        device: the resolved torch device name.
+    """
+
+    profile: Profile
+    dataset: Any
+    ids: list[str]
+    run_dir: Path
+    device: str
+
+
+def find_data_root(dataset: str, data_root: str | os.PathLike | None = None) -> Path:
+    """The folder of a real dataset: ``data_root``, else ``$FGI_DATA_ROOT/<folder>``, else ``data/<folder>``.
+
+    Raises:
+        FileNotFoundError: listing the places looked at and how to fetch the data.
+    """
+    from .config import project_root, shared_realdata
+
+    if data_root is not None:
+        path = Path(data_root).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"data_root {path} is not a folder")
+        return path
+    folder = DATA_FOLDERS.get(dataset, dataset)
+    candidates = []
+    if os.environ.get("FGI_DATA_ROOT"):
+        candidates.append(Path(os.environ["FGI_DATA_ROOT"]).expanduser() / folder)
+    root = project_root()
+    if root is not None:
+        candidates.append(root / "data" / folder)
+    real = shared_realdata()
+    if real is not None:
+        candidates.append(real / folder)
+    for c in candidates:
+        if c.is_dir():
+            return c
+    raise FileNotFoundError(
+        f"no data folder for dataset {dataset!r}; looked at: {', '.join(map(str, candidates)) or '(nothing)'}. "
+        f"Pass data_root=..., set FGI_DATA_ROOT, or run ./data_download.sh --only {dataset}."
+    )
+
+
+def start_stage(
+    stage: str,
+    profile: str = "quick",
+    dataset: str = "synthetic",
+    data_root: str | None = None,
+    gaze_csv: str | None = None,
+    run_dir: str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    split: str = "all",
+    max_images: int | None = None,
+    **params: Any,
+) -> StageContext:
+    """Resolve a notebook's parameters, create the run folder and record them.
+
+    ``max_images`` caps the images (default: the profile's cap; ``0`` or a negative value
+    means no cap). Synthetic data is generated with the profile's size and count.
+    """
+    from .data import create_dataset
+
+    prof = get_profile(profile)
+    if dataset == "synthetic":
+        ds = create_dataset("synthetic", n_images=prof.n_images, size=prof.synthetic_size, seed=seed)
+    else:
+        kwargs = {"gaze_csv": gaze_csv} if gaze_csv else {}
+        ds = create_dataset(dataset, root=find_data_root(dataset, data_root), **kwargs)
+    cap = prof.max_images if max_images is None else (None if max_images <= 0 else max_images)
+    ids = ds.split(split)
+    ids = ids[:cap] if cap else ids
+    folder = Path(run_dir) if run_dir else default_run_dir(dataset, profile, seed)
+    dev = resolve_device(device)
+    recorded = {"profile": profile, "dataset": dataset, "data_root": str(getattr(ds, "root", "")) or None,
+                "gaze_csv": gaze_csv, "seed": seed, "device": dev, "split": split, "images": len(ids), **params}
+    folder = prepare_run(folder, stage, recorded, device=dev)
+    return StageContext(prof, ds, ids, folder, dev)

@@ -1,0 +1,154 @@
+"""The dataset interface every reader implements, and the registry that names them.
+
+A dataset here is a list of image ids plus three lookups: the image at its original size, the
+ground-truth mask (for evaluation only), and the gaze CSV (GazeMedSeg format). Training-time
+resizing and tensors come later (issue 4); the gaze stage works at original size.
+
+Example:
+    >>> from fgi_core.data import create_dataset
+    >>> ds = create_dataset("synthetic", n_images=4, size=(96, 128), seed=0)
+    >>> ds.image(ds.ids[0]).shape, ds.mask(ds.ids[0]).dtype
+    ((96, 128, 3), dtype('bool'))
+"""
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..config import DatasetPreset, look_up_option
+
+__all__ = ["SegmentationDataset", "register_dataset", "create_dataset", "list_datasets", "to_rgb_uint8"]
+
+SPLITS = ("train", "val", "test", "all")
+
+
+class SegmentationDataset(abc.ABC):
+    """Images with one lesion class, their masks, and where their gaze comes from.
+
+    Subclasses set ``name``, ``preset`` and ``ids`` and implement :meth:`image`,
+    :meth:`mask` and :meth:`gaze_csv`.
+
+    Attributes:
+        name: registry name (``synthetic``, ``kvasir`` ...), also the run folder's dataset part.
+        preset: the :class:`~fgi_core.config.DatasetPreset` (sigma, thresholds, modality).
+        ids: every image id, sorted; ids are file names without extension.
+        splits: split name -> ids (``train``/``val``/``test`` where known, ``all`` always).
+    """
+
+    name: str
+    preset: DatasetPreset
+    ids: list[str]
+    splits: dict[str, list[str]]
+
+    @property
+    def modality(self) -> str:
+        return self.preset.modality
+
+    @property
+    def simulated_gaze(self) -> bool:
+        """True when the gaze is made from masks (synthetic, ISIC); every record says so."""
+        return self.preset.gaze == "simulated"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
+        return f"{type(self).__name__}(name={self.name!r}, modality={self.modality!r}, {sizes})"
+
+    def split(self, name: str) -> list[str]:
+        """Ids of split ``name`` (``train``, ``val``, ``test`` or ``all``).
+
+        Raises:
+            ValueError: for a split this dataset does not have, naming the ones it has.
+        """
+        look_up_option(name, self.splits, f"split of dataset {self.name!r}")
+        return list(self.splits[name])
+
+    def check_id(self, image_id: str) -> str:
+        if image_id not in self._id_set:
+            raise KeyError(f"image id {image_id!r} is not in dataset {self.name!r} ({len(self.ids)} images)")
+        return image_id
+
+    @property
+    def _id_set(self) -> set[str]:
+        cached = getattr(self, "_ids_cache", None)
+        if cached is None or len(cached) != len(self.ids):
+            cached = set(self.ids)
+            self._ids_cache = cached
+        return cached
+
+    @abc.abstractmethod
+    def image(self, image_id: str) -> np.ndarray:
+        """The image at original size: uint8 H x W x 3 RGB, or H x W for single-channel MRI."""
+
+    @abc.abstractmethod
+    def mask(self, image_id: str) -> np.ndarray | None:
+        """Ground truth, bool H x W, or None where the dataset has none. Evaluation only."""
+
+    @abc.abstractmethod
+    def gaze_csv(self, work_dir: str | Path | None = None) -> Path:
+        """Path of a GazeMedSeg-format fixation CSV covering this dataset.
+
+        Datasets with recorded gaze return their file; simulated ones write it into
+        ``work_dir`` (required then) and return that path.
+        """
+
+    def image_rgb(self, image_id: str) -> np.ndarray:
+        """uint8 H x W x 3 for display and the dense CRF (MRI: min-max to 8 bits, repeated)."""
+        return to_rgb_uint8(self.image(image_id))
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """H x W or H x W x C image -> uint8 H x W x 3.
+
+    A single-channel (MRI) slice is min-max scaled to 0..255 and repeated to 3 channels, as
+    METHOD.md asks for the CRF; a uint8 RGB image passes through unchanged.
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        return image
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim != 2:
+        raise ValueError(f"expected an H x W or H x W x 3 image, got shape {image.shape}")
+    x = image.astype(np.float64)
+    lo, hi = float(x.min()), float(x.max())
+    scaled = np.zeros_like(x) if hi <= lo else (x - lo) / (hi - lo) * 255.0
+    grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+_REGISTRY: dict[str, Callable[..., SegmentationDataset]] = {}
+
+
+def register_dataset(name: str) -> Callable:
+    """Class decorator: make a dataset constructible by ``create_dataset(name, ...)``."""
+
+    def wrap(cls: Callable[..., SegmentationDataset]) -> Callable[..., SegmentationDataset]:
+        if name in _REGISTRY:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by :func:`create_dataset`."""
+    return sorted(_REGISTRY)
+
+
+def create_dataset(name: str, root: str | Path | None = None, **kwargs) -> SegmentationDataset:
+    """Build dataset ``name``; ``root`` is its data folder (not used by ``synthetic``).
+
+    Raises:
+        ValueError: for an unknown name, listing the registered ones.
+    """
+    cls = _REGISTRY[look_up_option(name, _REGISTRY, "dataset")]
+    if root is not None:
+        kwargs["root"] = root
+    return cls(**kwargs)

@@ -1,0 +1,115 @@
+"""Kvasir-SEG reader (public release layout) with GazeMedSeg's recorded gaze.
+
+Layout expected under ``root``::
+
+    images/<id>.jpg          RGB colonoscopy frames at original size
+    masks/<id>.jpg           ground truth, JPEG: binarised with grey > 127
+    splits/train.txt ...     optional; one id per line (``val.txt``, ``test.txt`` likewise)
+
+Gaze: ``gaze_csv=`` given explicitly, else ``$FGI_KVASIR_GAZE``, else the first of
+``<root>/kvasir_fixation.csv``, ``<root>/../gazemedseg/kvasir_fixation.csv``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..config import get_preset
+from .base import SegmentationDataset, register_dataset
+
+__all__ = ["KvasirSEG", "read_split_file"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def read_split_file(path: str | Path) -> list[str]:
+    """Ids in a split file: one per line, blank lines and ``#`` comments ignored, extension dropped."""
+    ids = []
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            ids.append(Path(line).stem if Path(line).suffix.lower() in IMAGE_SUFFIXES else line)
+    return ids
+
+
+def read_image(path: Path, grey: bool = False) -> np.ndarray:
+    """uint8 RGB H x W x 3 (or H x W if ``grey``); names the file when it cannot be decoded."""
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise OSError(f"cannot read image {path}: not a decodable image file")
+    return img if grey else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+@register_dataset("kvasir")
+class KvasirSEG(SegmentationDataset):
+    """Kvasir-SEG (Jha et al., MMM 2020): polyps in colonoscopy, recorded gaze from GazeMedSeg.
+
+    Args:
+        root: folder with ``images/`` and ``masks/`` (and optionally ``splits/``).
+        gaze_csv: the GazeMedSeg ``kvasir_fixation.csv``; see the module docstring for the search.
+        ids: restrict to these ids (e.g. a fixed test subset); order is kept.
+
+    Raises:
+        FileNotFoundError: when ``root`` or ``root/images`` is missing, naming the path and the
+            expected layout.
+    """
+
+    name = "kvasir"
+
+    def __init__(self, root: str | Path, gaze_csv: str | Path | None = None, ids: list[str] | None = None):
+        self.root = Path(root).expanduser()
+        self.preset = get_preset("kvasir")
+        image_dir = self.root / "images"
+        if not image_dir.is_dir():
+            raise FileNotFoundError(
+                f"Kvasir-SEG images not found: {image_dir} is not a folder. Expected the public layout "
+                f"<root>/images/*.jpg and <root>/masks/*.jpg (data_download.sh --only kvasir fetches it)."
+            )
+        self._files = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        all_ids = sorted(self._files)
+        if ids is not None:
+            missing = [i for i in ids if i not in self._files]
+            if missing:
+                raise KeyError(f"{len(missing)} requested ids have no image in {image_dir}: {missing[:5]}")
+            all_ids = list(ids)
+        self.ids = all_ids
+        self.splits = {"all": list(all_ids)}
+        keep = set(all_ids)
+        split_dir = self.root / "splits"
+        for split in ("train", "val", "test"):
+            f = split_dir / f"{split}.txt"
+            if f.is_file():
+                listed = read_split_file(f)
+                unknown = [i for i in listed if i not in self._files]
+                if unknown:
+                    raise KeyError(f"{f}: {len(unknown)} ids have no image in {image_dir}, e.g. {unknown[:3]}")
+                self.splits[split] = [i for i in listed if i in keep]
+        self._gaze_csv = Path(gaze_csv).expanduser() if gaze_csv else None
+
+    def image(self, image_id: str) -> np.ndarray:
+        return read_image(self._files[self.check_id(image_id)])
+
+    def mask(self, image_id: str) -> np.ndarray | None:
+        stem = self.check_id(image_id)
+        for suffix in IMAGE_SUFFIXES:
+            path = self.root / "masks" / f"{stem}{suffix}"
+            if path.is_file():
+                return read_image(path, grey=True) > 127
+        return None
+
+    def gaze_csv(self, work_dir: str | Path | None = None) -> Path:
+        candidates = [self._gaze_csv] if self._gaze_csv else []
+        if os.environ.get("FGI_KVASIR_GAZE"):
+            candidates.append(Path(os.environ["FGI_KVASIR_GAZE"]))
+        candidates += [self.root / "kvasir_fixation.csv", self.root.parent / "gazemedseg" / "kvasir_fixation.csv"]
+        for c in candidates:
+            if c.is_file():
+                return c
+        raise FileNotFoundError(
+            "no gaze CSV for Kvasir-SEG; looked at: " + ", ".join(str(c) for c in candidates)
+            + ". Pass gaze_csv=... or fetch it with data_download.sh --only gazemedseg."
+        )

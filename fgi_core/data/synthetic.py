@@ -1,0 +1,1 @@
+"""Synthetic lesion images. (being written: helper A)"""
