@@ -107,7 +107,7 @@ def show_gaze_stage(
             ax.set_title("ground truth", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9) if title else None)
     return fig
 
 

@@ -1,1 +1,682 @@
-"""Synthetic lesion images. (being written: helper A)"""
+"""Synthetic lesion images: one lesion per image, its exact mask, three imitated modalities.
+
+The quick profile, the tests and the notebooks need data that is made in milliseconds, needs no
+download, and whose ground truth is exact. :func:`generate_sample` draws one image and its mask
+from ``numpy.random.default_rng([seed, index])``; :class:`SyntheticDataset` (registry name
+``synthetic``) wraps it as a :class:`~fgi_core.data.base.SegmentationDataset` whose gaze is
+simulated from the masks (``fgi_core.gaze.simulate``, flagged ``simulated``).
+
+The lesion
+    One connected, star-shaped irregular blob: a radius ``r(theta)`` perturbed by random
+    Fourier harmonics 2..5, stretched and rotated (area-preserving), with an area fraction of
+    the image drawn uniformly in ``lesion_size`` and a centre placed so that the whole blob
+    lies inside the image (inside the body for ``mri``). The mask is that blob sampled at the
+    pixel centres: exactly one 8-connected component.
+
+The three flavours (``FLAVOURS``)
+    ``endoscopy``   colonoscopy (Kvasir-SEG-like): pinkish-red mucosa with smooth shading, a
+                    dark lumen, darker curved folds, a dark vignette towards the corners and a
+                    few specular white highlights; the lesion is a polyp: a raised, shaded dome
+                    of a different hue and brightness with surface texture and its own
+                    highlight. RGB uint8 H x W x 3.
+    ``mri``         T2-like pelvic slice (NCI-ISBI-like): dark background, a bright-ish body
+                    ellipse with a fat rim, darker muscle, a smooth multiplicative bias field
+                    and Rician noise; the lesion is an organ-like blob of different intensity
+                    (two zones) inside the body. Single channel uint8 H x W.
+    ``dermoscopy``  skin lesion (ISIC-like): skin-tone background with texture and a soft
+                    dermoscope vignette; the lesion is a darker brown irregular blob with
+                    internal variegation and dark globules; thin dark hairs cross the image
+                    as clutter. RGB uint8 H x W x 3.
+
+Difficulty knobs
+    ``contrast``       scales the lesion-vs-background appearance difference (``0``: the lesion
+                       is invisible, the mask is unchanged; ``> 1`` exaggerates it).
+    ``boundary_blur``  Gaussian sigma (pixels) of the lesion's alpha matte before compositing
+                       (``0``: a sharp edge). The mask is always the sharp blob.
+    ``lesion_size``    (min, max) area fraction of the lesion, ``0 < min <= max < 0.8``. A
+                       blob must fit inside the image, so fractions above about 0.5 may be
+                       drawn smaller than asked (the blob is shrunk until it fits).
+    ``distractors``    number of lesion-like blobs of lower contrast (0.3..0.6 times the
+                       lesion's) placed elsewhere, never touching the mask. A spot is searched
+                       a few times; a distractor that finds no room is left out.
+
+The parts of an image come from separate random streams derived from ``(seed, index)``, so
+changing a knob changes only what it is about: the mask and the background stay the same for
+every ``contrast``, ``boundary_blur`` and ``distractors`` value.
+
+Example:
+    >>> from fgi_core.data.synthetic import generate_sample
+    >>> image, mask = generate_sample(3, seed=0, flavour="dermoscopy", size=(96, 128))
+    >>> image.shape, image.dtype, mask.shape, mask.dtype
+    ((96, 128, 3), dtype('uint8'), (96, 128), dtype('bool'))
+    >>> generate_sample(3, flavour="mri", size=(96, 128), contrast=0.5)[0].shape
+    (96, 128)
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..config import get_preset, look_up_option
+from .base import SegmentationDataset, register_dataset
+
+__all__ = ["FLAVOURS", "generate_sample", "SyntheticDataset"]
+
+FLAVOURS = ("endoscopy", "mri", "dermoscopy")
+
+_HARMONICS = np.arange(2, 6)  # Fourier harmonics of the blob radius
+_N_BOUNDARY = 180  # boundary samples used for placement checks
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument checks
+# ----------------------------------------------------------------------------------------------
+def _int_arg(value, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _float_arg(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_args(flavour, size, contrast, boundary_blur, lesion_size, distractors):
+    flavour = look_up_option(flavour, FLAVOURS, "synthetic flavour")
+    try:
+        h, w = size
+    except (TypeError, ValueError):
+        raise ValueError(f"size must be (height, width), got {size!r}") from None
+    for v in (h, w):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < 32:
+            raise ValueError(f"size must be (height, width) with integers >= 32, got {size!r}")
+    contrast = _float_arg(contrast, "contrast")
+    boundary_blur = _float_arg(boundary_blur, "boundary_blur")
+    try:
+        lo, hi = (float(v) for v in lesion_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"lesion_size must be (min, max) area fractions, got {lesion_size!r}") from None
+    if not 0.0 < lo <= hi < 0.8:
+        raise ValueError(f"lesion_size must satisfy 0 < min <= max < 0.8 (area fractions), got {lesion_size!r}")
+    distractors = _int_arg(distractors, "distractors", 0)
+    return flavour, (int(h), int(w)), contrast, boundary_blur, (lo, hi), distractors
+
+
+# ----------------------------------------------------------------------------------------------
+# Geometry: star-shaped blobs and smooth random fields
+# ----------------------------------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates (x, y), float32 H x W each, read-only (cached per size)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    xx.setflags(write=False)
+    yy.setflags(write=False)
+    return xx, yy
+
+
+@dataclass(frozen=True)
+class _Blob:
+    """A star-shaped blob: ``rho <= radius * (1 + sum_k amps_k cos(k theta + phases_k))`` in a
+    frame rotated by ``angle`` and stretched by ``aspect`` (area-preserving)."""
+
+    cx: float
+    cy: float
+    radius: float
+    aspect: float
+    angle: float
+    amps: np.ndarray
+    phases: np.ndarray
+
+    def _r(self, theta: np.ndarray) -> np.ndarray:
+        k = _HARMONICS.reshape((-1,) + (1,) * theta.ndim)
+        a = self.amps.reshape(k.shape)
+        p = self.phases.reshape(k.shape)
+        return self.radius * (1.0 + (a * np.cos(k * theta[None] + p)).sum(axis=0))
+
+    def offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Boundary points relative to the centre (dx, dy), ``_N_BOUNDARY`` each."""
+        theta = np.linspace(0.0, 2 * np.pi, _N_BOUNDARY, endpoint=False)
+        r = self._r(theta)
+        u, v = r * np.cos(theta), r * np.sin(theta)
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        return self.aspect * u * c - v / self.aspect * s, self.aspect * u * s + v / self.aspect * c
+
+    def window(self, h: int, w: int, pad: float) -> tuple[slice, slice]:
+        dx, dy = self.offsets()
+        x0 = max(0, int(math.floor(self.cx + dx.min() - pad)))
+        x1 = min(w, int(math.ceil(self.cx + dx.max() + pad)) + 1)
+        y0 = max(0, int(math.floor(self.cy + dy.min() - pad)))
+        y1 = min(h, int(math.ceil(self.cy + dy.max() + pad)) + 1)
+        return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
+
+    def field(self, h: int, w: int, pad: float = 0.0) -> np.ndarray:
+        """Normalised radius ``t`` (0 at the centre, 1 on the boundary), float32 H x W.
+
+        Computed in the blob's bounding box grown by ``pad`` pixels; 4.0 elsewhere."""
+        t = np.full((h, w), 4.0, np.float32)
+        ys, xs = self.window(h, w, pad)
+        xx, yy = _grid(h, w)
+        dx, dy = xx[ys, xs] - self.cx, yy[ys, xs] - self.cy
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        u = (dx * c + dy * s) / self.aspect
+        v = (-dx * s + dy * c) * self.aspect
+        theta = np.arctan2(v, u)
+        t[ys, xs] = np.minimum(np.hypot(u, v) / self._r(theta), 4.0)
+        return t
+
+    def mask(self, h: int, w: int) -> np.ndarray:
+        """Pixels whose centre lies in the blob, bool H x W: one 8-connected component."""
+        m = self.field(h, w, pad=1.0) <= 1.0
+        n, labels = cv2.connectedComponents(m.view(np.uint8), connectivity=8)
+        if n > 2:  # a sliver cut off by pixel sampling: keep the component at the centre
+            cy, cx = min(h - 1, max(0, round(self.cy))), min(w - 1, max(0, round(self.cx)))
+            keep = labels[cy, cx] or np.bincount(labels.ravel())[1:].argmax() + 1
+            m = labels == keep
+        return m
+
+
+def _draw_blob(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    area_px: float,
+    margin: float,
+    inside=None,
+    tries: int = 12,
+) -> _Blob:
+    """A random blob of ``area_px`` pixels whose boundary keeps ``margin`` px from the image
+    edge and satisfies ``inside(x, y)`` (boundary points -> bool) when given.
+
+    Later tries are rounder; when nothing fits, a round blob is shrunk until it does (only
+    possible for very large lesions)."""
+    for attempt in range(tries):
+        calm = 1.0 - attempt / tries
+        amps = rng.uniform(0.0, 1.0, len(_HARMONICS)) / _HARMONICS**1.1
+        amps *= rng.uniform(0.12, 0.32) * calm / amps.sum()  # r(theta) >= 0.68 * radius
+        phases = rng.uniform(0.0, 2 * np.pi, len(_HARMONICS))
+        aspect = 1.0 + rng.uniform(0.0, 0.45) * calm
+        angle = rng.uniform(0.0, np.pi)
+        # area of r(theta)^2 / 2 over the circle: pi R^2 (1 + sum a_k^2 / 2); the stretch keeps area
+        radius = math.sqrt(area_px / (math.pi * (1.0 + 0.5 * float((amps**2).sum()))))
+        blob = _Blob(0.0, 0.0, radius, aspect, angle, amps, phases)
+        dx, dy = blob.offsets()
+        lo_x, hi_x = margin - dx.min(), (w - 1) - margin - dx.max()
+        lo_y, hi_y = margin - dy.min(), (h - 1) - margin - dy.max()
+        if lo_x > hi_x or lo_y > hi_y:
+            continue
+        for _ in range(16):
+            cx, cy = rng.uniform(lo_x, hi_x), rng.uniform(lo_y, hi_y)
+            if inside is None or bool(np.all(inside(cx + dx, cy + dy))):
+                return _Blob(cx, cy, radius, aspect, angle, amps, phases)
+    # Fallback: a round blob at the centre, shrunk to fit.
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    radius = min(math.sqrt(area_px / math.pi), min(cx, cy) - margin)
+    return _Blob(cx, cy, max(radius, 2.0), 1.0, 0.0, np.zeros(len(_HARMONICS)), np.zeros(len(_HARMONICS)))
+
+
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: float) -> np.ndarray:
+    """Smooth random field with about ``cells`` bumps along the shorter side, float32, std ~1."""
+    short = min(h, w)
+    gh = max(2, int(round(cells * h / short))) + 2
+    gw = max(2, int(round(cells * w / short))) + 2
+    g = rng.standard_normal((gh, gw)).astype(np.float32)
+    f = cv2.resize(g, (w, h), interpolation=cv2.INTER_CUBIC)
+    return (f - f.mean()) / (f.std() + 1e-6)
+
+
+def _fine_noise(rng: np.random.Generator, h: int, w: int, sigma: float = 0.8) -> np.ndarray:
+    """Pixel-scale texture, float32, std ~1."""
+    n = rng.standard_normal((h, w), dtype=np.float32)
+    if sigma > 0:
+        n = cv2.GaussianBlur(n, (0, 0), sigma)
+    return n / (n.std() + 1e-6)
+
+
+def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(a, (0, 0), sigma) if sigma > 0 else a
+
+
+def _alpha(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Alpha matte: the mask as float32, Gaussian-blurred by ``sigma`` (0 = sharp)."""
+    return _blur(mask.astype(np.float32), sigma)
+
+
+def _composite(base: np.ndarray, look: np.ndarray, alpha: np.ndarray, strength: float) -> np.ndarray:
+    """``base + strength * alpha * (look - base)`` (strength > 1 extrapolates)."""
+    a = alpha * np.float32(strength)
+    if base.ndim == 3:
+        a = a[..., None]
+    return base + a * (look - base)
+
+
+def _dome_shading(t: np.ndarray, radius: float, light: tuple[float, float, float]) -> np.ndarray:
+    """Lambert shading of a paraboloid dome of height ``1 - t^2``; 1 on flat ground."""
+    height = np.clip(1.0 - t * t, 0.0, None)
+    scale = np.float32(0.9 * radius / 8.0)  # slope in units of the radius
+    gx = cv2.Sobel(height, cv2.CV_32F, 1, 0, ksize=3) * scale
+    gy = cv2.Sobel(height, cv2.CV_32F, 0, 1, ksize=3) * scale
+    lx, ly, lz = light
+    return (-gx * lx - gy * ly + lz) / np.sqrt(gx * gx + gy * gy + 1.0) / lz
+
+
+def _spots(h: int, w: int, xs, ys, sizes, aspect=None, angles=None) -> np.ndarray:
+    """Soft elliptical spots (value 1 at their centres), float32 H x W."""
+    canvas = np.zeros((h, w), np.uint8)
+    for i, (x, y, s) in enumerate(zip(xs, ys, sizes)):
+        a = 1.0 if aspect is None else aspect[i]
+        ang = 0.0 if angles is None else angles[i]
+        axes = (max(1, int(round(s * a * 16))), max(1, int(round(s / a * 16))))
+        cv2.ellipse(canvas, (int(round(x * 16)), int(round(y * 16))), axes, ang, 0, 360, 255, -1, cv2.LINE_AA, 4)
+    return cv2.GaussianBlur(canvas.astype(np.float32) * np.float32(1 / 255), (0, 0), 0.8)
+
+
+def _place_distractors(rng, h, w, n, lesion_mask, lesion_area, margin, inside=None):
+    """Up to ``n`` smaller blobs that keep ``margin`` px away from the lesion and each other."""
+    occupied = cv2.dilate(lesion_mask.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(margin) + 1,) * 2))
+    blobs = []
+    for _ in range(n):
+        area = max(20.0, lesion_area * rng.uniform(0.25, 0.6))
+        for _ in range(8):
+            b = _draw_blob(rng, h, w, area, margin=2.0, inside=inside, tries=3)
+            m = b.mask(h, w)
+            if not (occupied.view(bool) & m).any():
+                blobs.append((b, m, float(rng.uniform(0.3, 0.6))))
+                occupied |= cv2.dilate(m.view(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(margin) // 2))
+                break
+    return blobs
+
+
+def _to_uint8(img: np.ndarray) -> np.ndarray:
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# Flavours
+# ----------------------------------------------------------------------------------------------
+def _endoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
+    xx, yy = _grid(h, w)
+    short = min(h, w)
+    # --- lesion geometry -------------------------------------------------------------------
+    frac = r["geom"].uniform(*lesion_size)
+    lesion = _draw_blob(r["geom"], h, w, frac * h * w, margin=2.0)
+    mask = lesion.mask(h, w)
+
+    # --- background albedo: mucosa, texture, folds ----------------------------------------
+    rb = r["bg"]
+    base = np.array([196, 92, 78], np.float32) + rb.uniform(-14, 14, 3).astype(np.float32)
+    base[1:] += rb.uniform(-8, 8)
+    low = _smooth_noise(rb, h, w, 3)
+    mid = _smooth_noise(rb, h, w, 10)
+    fine = _fine_noise(rb, h, w, 0.9)
+    tone = 1.0 + 0.07 * low + 0.03 * mid + 0.025 * fine
+    # folds: a few darker curved bands with a lighter crest on one side
+    fold = np.zeros((h, w), np.uint8)
+    crest = np.zeros((h, w), np.uint8)
+    for _ in range(int(rb.integers(2, 5))):
+        c = (int(rb.uniform(-0.3, 1.3) * w * 16), int(rb.uniform(-0.3, 1.3) * h * 16))
+        ax = (int(rb.uniform(0.4, 1.1) * short * 16), int(rb.uniform(0.25, 0.8) * short * 16))
+        ang, a0 = rb.uniform(0, 180), rb.uniform(0, 360)
+        a1 = a0 + rb.uniform(60, 160)
+        th = max(2, int(rb.uniform(0.03, 0.07) * short))
+        cv2.ellipse(fold, c, ax, ang, a0, a1, 255, th, cv2.LINE_AA, 4)
+        off = (ax[0] + th * 12, ax[1] + th * 12)
+        cv2.ellipse(crest, c, off, ang, a0, a1, 255, max(1, th // 2), cv2.LINE_AA, 4)
+    fold_f = cv2.GaussianBlur(fold.astype(np.float32) / 255, (0, 0), 0.025 * short + 1)
+    crest_f = cv2.GaussianBlur(crest.astype(np.float32) / 255, (0, 0), 0.01 * short + 0.7)
+    tone = tone * (1.0 - 0.45 * fold_f) + 0.15 * crest_f
+    bg = base[None, None, :] * tone[..., None]
+    bg[..., 2] += 4 * mid  # faint hue variation
+
+    # --- lesion (polyp): raised, shaded, different hue --------------------------------------
+    rl = r["look"]
+    # colour relative to the mucosa, so every polyp differs from its background
+    gain = ((1.16, 1.24, 1.28), (0.84, 0.66, 0.7), (1.1, 1.36, 1.36))[int(rl.integers(0, 3))]  # pale, red, yellowish
+    colour = base * np.asarray(gain, np.float32) * rl.uniform(0.95, 1.05, 3).astype(np.float32)
+    la = rl.uniform(0, 2 * np.pi)
+    light = (0.55 * math.cos(la), 0.55 * math.sin(la), 0.83)
+    pad = 3 * blur + 2
+
+    def polyp_look(blob, rng):
+        t = blob.field(h, w, pad)
+        shade = _dome_shading(t, blob.radius, light)
+        tex = 1.0 + 0.06 * _smooth_noise(rng, h, w, 14) + 0.025 * _fine_noise(rng, h, w, 0.7)
+        rim = np.clip((t - 0.75) / 0.25, 0, 1) * (t <= 1.0)  # slightly darker base ring
+        look = colour[None, None, :] * (tex * (0.55 + 0.45 * shade) * (1.0 - 0.08 * rim))[..., None]
+        return t, look
+
+    albedo = bg
+    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), pad + 4):
+        _, look = polyp_look(blob, r["distr"])
+        albedo = _composite(albedo, look, _alpha(m, blur), rel * contrast)
+    t, look = polyp_look(lesion, rl)
+    alpha = _alpha(mask, blur)
+    albedo = _composite(albedo, look, alpha, contrast)
+
+    # --- illumination: light cone, dark lumen, vignette to black corners -------------------
+    rc = r["clutter"]
+    lx, ly = rc.uniform(0.3, 0.7) * w, rc.uniform(0.3, 0.7) * h
+    d = np.hypot((xx - lx) / w, (yy - ly) / h)
+    illum = 1.12 - 0.55 * d * d / 0.35
+    lum_r = rc.uniform(0.08, 0.18) * short
+    # the lumen lies beside the polyp, not on it: the farthest of a few candidates
+    cand_x, cand_y = rc.uniform(0.1, 0.9, 6) * w, rc.uniform(0.1, 0.9, 6) * h
+    best = int(np.argmax(np.hypot(cand_x - lesion.cx, cand_y - lesion.cy)))
+    lum_x, lum_y = cand_x[best], cand_y[best]
+    lum = np.exp(-((xx - lum_x) ** 2 + (yy - lum_y) ** 2) / (2 * lum_r**2))
+    illum = illum * (1.0 - 0.85 * lum) * (1.0 + 0.05 * _smooth_noise(rc, h, w, 2))
+    rr = np.hypot((xx - (w - 1) / 2) / (w / 2), (yy - (h - 1) / 2) / (h / 2)) / math.sqrt(2)
+    illum = illum * np.clip((1.0 - rr) / 0.22, 0.0, 1.0) ** 1.5
+    img = albedo * np.clip(illum, 0.0, None)[..., None]
+
+    # --- specular highlights: a few anywhere, and on the polyp's cap (scaled by contrast) --
+    k = int(rc.integers(3, 9))
+    sp = _spots(h, w, rc.uniform(0, w, k), rc.uniform(0, h, k), rc.uniform(0.6, 2.2, k), rc.uniform(1, 2.5, k), rc.uniform(0, 180, k))
+    sp = sp * (illum > 0.3)
+    ks = int(rl.integers(1, 4))
+    cap = lesion.radius * 0.45
+    hx = lesion.cx + light[0] * cap + rl.uniform(-0.25, 0.25, ks) * lesion.radius
+    hy = lesion.cy + light[1] * cap + rl.uniform(-0.25, 0.25, ks) * lesion.radius
+    sl = _spots(h, w, hx, hy, rl.uniform(0.05, 0.12, ks) * lesion.radius + 0.6, rl.uniform(1, 2, ks), rl.uniform(0, 180, ks))
+    sl = sl * np.clip((1.0 - t) / 0.3, 0.0, 1.0) * np.float32(min(1.0, contrast))
+    spec = np.clip(sp + sl, 0.0, 1.0)[..., None]
+    img = img + (250.0 - img) * spec
+    return _to_uint8(img), mask
+
+
+def _mri(r, h, w, lesion_size, contrast, blur, n_distractors):
+    xx, yy = _grid(h, w)
+    rb = r["bg"]
+    # --- body: ellipse with a fat rim, darker muscles, tissue texture ----------------------
+    bcx, bcy = (w - 1) / 2 + rb.uniform(-0.03, 0.03) * w, (h - 1) / 2 + rb.uniform(-0.03, 0.03) * h
+    bax, bay = rb.uniform(0.40, 0.47) * w, rb.uniform(0.37, 0.45) * h
+    q = np.hypot((xx - bcx) / bax, (yy - bcy) / bay)
+    body = np.clip((1.0 - q) * min(bax, bay) / 1.2, 0.0, 1.0)  # soft 1-2 px edge
+    rim = np.clip((q - 0.9) / 0.03, 0.0, 1.0) * body
+    tissue = 0.36 + rb.uniform(-0.04, 0.04) + 0.035 * _smooth_noise(rb, h, w, 6) + 0.02 * _fine_noise(rb, h, w, 1.0)
+    # muscles: darker ellipses left and right, and a darker one at the back
+    sig = np.zeros((h, w), np.uint8)
+    for side in (-1, 1):
+        c = (int((bcx + side * bax * rb.uniform(0.45, 0.6)) * 16), int((bcy + bay * rb.uniform(-0.1, 0.25)) * 16))
+        ax = (int(bax * rb.uniform(0.22, 0.3) * 16), int(bay * rb.uniform(0.35, 0.5) * 16))
+        cv2.ellipse(sig, c, ax, rb.uniform(-20, 20), 0, 360, 255, -1, cv2.LINE_AA, 4)
+    c = (int(bcx * 16), int((bcy + bay * rb.uniform(0.55, 0.7)) * 16))
+    cv2.ellipse(sig, c, (int(bax * 0.35 * 16), int(bay * 0.16 * 16)), 0, 0, 360, 255, -1, cv2.LINE_AA, 4)
+    muscle = cv2.GaussianBlur(sig.astype(np.float32) / 255, (0, 0), 1.5)
+    tissue = tissue * (1.0 - 0.4 * muscle)
+    img0 = 0.03 + body * (tissue + 0.3 * rim)
+
+    # --- lesion: organ-like two-zone blob inside the body ----------------------------------
+    def inside(x, y):
+        return np.hypot((x - bcx) / bax, (y - bcy) / bay) <= 0.82
+
+    frac = r["geom"].uniform(*lesion_size)
+    lesion = _draw_blob(r["geom"], h, w, frac * h * w, margin=2.0, inside=inside)
+    mask = lesion.mask(h, w)
+    rl = r["look"]
+    sign = 1.0 if rl.random() < 0.6 else -1.0
+    level = 0.36 + sign * rl.uniform(0.2, 0.3)
+    zone = rl.uniform(-0.12, 0.12)
+    pad = 3 * blur + 2
+
+    def organ_look(blob, rng):
+        t = blob.field(h, w, pad)
+        core = np.clip((0.6 - t) / 0.15, 0.0, 1.0)
+        return level + zone * core + 0.03 * _smooth_noise(rng, h, w, 12) + 0.02 * _fine_noise(rng, h, w, 0.8)
+
+    sig_img = img0
+    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), pad + 4, inside=inside):
+        sig_img = _composite(sig_img, organ_look(blob, r["distr"]), _alpha(m, blur), rel * contrast)
+    sig_img = _composite(sig_img, organ_look(lesion, rl), _alpha(mask, blur), contrast)
+
+    # --- bias field, Rician noise ----------------------------------------------------------
+    rc = r["clutter"]
+    gx, gy = rc.uniform(-0.2, 0.2, 2)
+    bias = 1.0 + 0.12 * _smooth_noise(rc, h, w, 1.5) + gx * (xx / w - 0.5) + gy * (yy / h - 0.5)
+    s = np.clip(sig_img, 0.0, None) * bias
+    noise = np.float32(rc.uniform(0.02, 0.04))
+    n1 = rc.standard_normal((h, w), dtype=np.float32) * noise
+    n2 = rc.standard_normal((h, w), dtype=np.float32) * noise
+    img = np.sqrt((s + n1) ** 2 + n2**2)
+    return _to_uint8(img * 255.0 / 0.9), mask
+
+
+def _hair(rng, h, w, n) -> np.ndarray:
+    """Thin dark curves (quadratic Bezier), float32 coverage H x W in [0, 1]."""
+    canvas = np.zeros((h, w), np.uint8)
+    s = np.linspace(0, 1, 24)[:, None]
+    for _ in range(n):
+        p0 = np.array([rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h])
+        ang = rng.uniform(0, 2 * np.pi)
+        length = rng.uniform(0.3, 0.9) * max(h, w)
+        p2 = p0 + length * np.array([math.cos(ang), math.sin(ang)])
+        p1 = (p0 + p2) / 2 + rng.uniform(-0.25, 0.25) * length * np.array([-math.sin(ang), math.cos(ang)])
+        pts = (1 - s) ** 2 * p0 + 2 * (1 - s) * s * p1 + s**2 * p2
+        thick = 1 if rng.random() < 0.7 else 2
+        cv2.polylines(canvas, [np.round(pts * 16).astype(np.int32)], False, 255, thick, cv2.LINE_AA, 4)
+    return canvas.astype(np.float32) * np.float32(1 / 255)
+
+
+def _dermoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
+    xx, yy = _grid(h, w)
+    rb = r["bg"]
+    # --- skin ------------------------------------------------------------------------------
+    skin = np.array([226, 172, 148], np.float32) + rb.uniform(-14, 10, 3).astype(np.float32)
+    skin += rb.uniform(-20, 12)
+    tone = 1.0 + 0.045 * _smooth_noise(rb, h, w, 3) + 0.02 * _smooth_noise(rb, h, w, 16) + 0.02 * _fine_noise(rb, h, w, 0.7)
+    bg = skin[None, None, :] * tone[..., None]
+    bg[..., 0] += 6 * _smooth_noise(rb, h, w, 5)  # patchy redness
+
+    # --- lesion: darker brown, variegated, with globules -----------------------------------
+    frac = r["geom"].uniform(*lesion_size)
+    lesion = _draw_blob(r["geom"], h, w, frac * h * w, margin=2.0)
+    mask = lesion.mask(h, w)
+    rl = r["look"]
+    dark = np.array([88, 52, 38], np.float32) + rl.uniform(-15, 15, 3).astype(np.float32)
+    light = np.array([168, 112, 82], np.float32) + rl.uniform(-15, 15, 3).astype(np.float32)
+    pad = 3 * blur + 2
+
+    def mole_look(blob, rng, globules=True):
+        t = blob.field(h, w, pad)
+        var = 0.5 + 0.3 * _smooth_noise(rng, h, w, 7) + 0.25 * (1.0 - np.clip(t, 0, 1))  # darker centre
+        var = np.clip(var + 0.08 * _fine_noise(rng, h, w, 0.8), 0.0, 1.0)
+        look = light[None, None, :] + var[..., None] * (dark - light)[None, None, :]
+        if globules:
+            k = int(rng.integers(4, 14))
+            ang, rad = rng.uniform(0, 2 * np.pi, k), np.sqrt(rng.uniform(0, 0.6, k)) * blob.radius
+            dots = _spots(h, w, blob.cx + rad * np.cos(ang), blob.cy + rad * np.sin(ang), rng.uniform(0.6, 1.8, k))
+            look = look * (1.0 - 0.45 * dots)[..., None]
+        return look
+
+    albedo = bg
+    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), pad + 4):
+        albedo = _composite(albedo, mole_look(blob, r["distr"], globules=False), _alpha(m, blur), rel * contrast)
+    albedo = _composite(albedo, mole_look(lesion, rl), _alpha(mask, blur), contrast)
+
+    # --- hair, dermoscope vignette ---------------------------------------------------------
+    rc = r["clutter"]
+    hair = _hair(rc, h, w, int(rc.integers(0, 7)))
+    hair_colour = np.array([52, 36, 30], np.float32) + rc.uniform(-10, 10)
+    img = albedo + hair[..., None] * (hair_colour - albedo) * np.float32(0.9)
+    rr = np.hypot((xx - (w - 1) / 2) / (w / 2), (yy - (h - 1) / 2) / (h / 2))
+    vig = 1.0 - rc.uniform(0.1, 0.3) * np.clip(rr - 0.7, 0.0, None) ** 2 / 0.5
+    return _to_uint8(img * vig[..., None]), mask
+
+
+_FLAVOUR_FUNCS = {"endoscopy": _endoscopy, "mri": _mri, "dermoscopy": _dermoscopy}
+_STREAMS = ("geom", "bg", "look", "distr", "clutter")
+
+
+def generate_sample(
+    index: int,
+    seed: int = 0,
+    flavour: str = "endoscopy",
+    size: tuple[int, int] = (160, 192),
+    contrast: float = 1.0,
+    boundary_blur: float = 2.0,
+    lesion_size: tuple[float, float] = (0.05, 0.25),
+    distractors: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic image with exactly one lesion, and the lesion's mask.
+
+    Args:
+        index: image number (>= 0); with ``seed`` it fixes everything drawn.
+        seed: dataset seed (>= 0). Randomness comes from ``np.random.default_rng([seed, index])``.
+        flavour: ``endoscopy``, ``mri`` or ``dermoscopy`` (see the module docstring).
+        size: (height, width), both >= 32.
+        contrast: lesion-vs-background appearance scale (>= 0; 0 = invisible lesion).
+        boundary_blur: Gaussian sigma in pixels of the lesion's alpha matte (>= 0; 0 = sharp).
+        lesion_size: (min, max) lesion area fraction, ``0 < min <= max < 0.8``.
+        distractors: number (>= 0) of lower-contrast lesion-like blobs outside the mask.
+
+    Returns:
+        ``(image, mask)``: image uint8 H x W x 3 RGB (``endoscopy``, ``dermoscopy``) or uint8
+        H x W (``mri``); mask bool H x W, one 8-connected component.
+
+    Raises:
+        ValueError: an argument is out of range; the message names it and its value.
+    """
+    index = _int_arg(index, "index", 0)
+    seed = _int_arg(seed, "seed", 0)
+    flavour, (h, w), contrast, boundary_blur, lesion_size, distractors = _check_args(
+        flavour, size, contrast, boundary_blur, lesion_size, distractors
+    )
+    rng = np.random.default_rng([seed, index])
+    # one independent stream per part, so a knob changes only what it is about
+    streams = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, rng.bit_generator.seed_seq.spawn(len(_STREAMS)))}
+    return _FLAVOUR_FUNCS[flavour](streams, h, w, lesion_size, contrast, boundary_blur, distractors)
+
+
+# ----------------------------------------------------------------------------------------------
+# Dataset
+# ----------------------------------------------------------------------------------------------
+def _split_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    n_val, n_test = int(round(n * val_fraction)), int(round(n * test_fraction))
+    if n >= 3:
+        n_val = max(1, n_val) if val_fraction > 0 else 0
+        n_test = max(1, n_test) if test_fraction > 0 else 0
+    while n_val + n_test > n - 1 and (n_val or n_test):  # keep at least one training image
+        if n_val >= n_test:
+            n_val -= 1
+        else:
+            n_test -= 1
+    return n_val, n_test
+
+
+@register_dataset("synthetic")
+class SyntheticDataset(SegmentationDataset):
+    """Generated images (:func:`generate_sample`) with exact masks and simulated gaze.
+
+    Args:
+        n_images: number of images (>= 1).
+        size: (height, width) of every image.
+        seed: dataset seed; image ``i`` is ``generate_sample(i, seed, ...)``.
+        flavour, contrast, boundary_blur, lesion_size, distractors: as in
+            :func:`generate_sample`.
+        val_fraction, test_fraction: shares of the ``val`` and ``test`` splits (each >= 0,
+            together < 1); with 3 or more images each non-zero share gets at least one image.
+
+    Ids are ``syn-<flavour>-0000`` ...; splits ``train``, ``val``, ``test`` and ``all`` are a
+    deterministic shuffle by ``seed``. Images are made on first access and cached.
+
+    Example:
+        >>> ds = SyntheticDataset(n_images=5, size=(64, 80), flavour="mri")
+        >>> ds.ids[0], ds.image(ds.ids[0]).shape, len(ds.split("val"))
+        ('syn-mri-0000', (64, 80), 1)
+    """
+
+    name = "synthetic"
+
+    def __init__(
+        self,
+        n_images: int = 24,
+        size: tuple[int, int] = (160, 192),
+        seed: int = 0,
+        flavour: str = "endoscopy",
+        contrast: float = 1.0,
+        boundary_blur: float = 2.0,
+        lesion_size: tuple[float, float] = (0.05, 0.25),
+        distractors: int = 2,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+    ):
+        n_images = _int_arg(n_images, "n_images", 1)
+        self.seed = _int_arg(seed, "seed", 0)
+        self.flavour, self.size, self.contrast, self.boundary_blur, self.lesion_size, self.distractors = _check_args(
+            flavour, size, contrast, boundary_blur, lesion_size, distractors
+        )
+        vf, tf = _float_arg(val_fraction, "val_fraction"), _float_arg(test_fraction, "test_fraction")
+        if vf + tf >= 1.0:
+            raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction!r} + {test_fraction!r}")
+        self.preset = get_preset(f"synthetic-{self.flavour}")
+        self.ids = [f"syn-{self.flavour}-{i:04d}" for i in range(n_images)]
+        self._index = {image_id: i for i, image_id in enumerate(self.ids)}
+        n_val, n_test = _split_counts(n_images, vf, tf)
+        order = np.random.default_rng([self.seed, 1_000_003]).permutation(n_images)
+        val, test, train = order[:n_val], order[n_val : n_val + n_test], order[n_val + n_test :]
+        self.splits = {
+            "train": [self.ids[i] for i in sorted(train)],
+            "val": [self.ids[i] for i in sorted(val)],
+            "test": [self.ids[i] for i in sorted(test)],
+            "all": list(self.ids),
+        }
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _sample(self, image_id: str) -> tuple[np.ndarray, np.ndarray]:
+        self.check_id(image_id)
+        if image_id not in self._cache:
+            self._cache[image_id] = generate_sample(
+                self._index[image_id],
+                seed=self.seed,
+                flavour=self.flavour,
+                size=self.size,
+                contrast=self.contrast,
+                boundary_blur=self.boundary_blur,
+                lesion_size=self.lesion_size,
+                distractors=self.distractors,
+            )
+        return self._cache[image_id]
+
+    def image(self, image_id: str) -> np.ndarray:
+        """uint8 H x W x 3 RGB (H x W for ``mri``); a copy, so the cache stays intact."""
+        return self._sample(image_id)[0].copy()
+
+    def mask(self, image_id: str) -> np.ndarray:
+        """bool H x W ground truth (a copy)."""
+        return self._sample(image_id)[1].copy()
+
+    def gaze_csv(self, work_dir: str | Path | None = None) -> Path:
+        """Simulate fixations for every image from its mask and write them as a GazeMedSeg CSV.
+
+        Image ``i`` uses ``fgi_core.gaze.simulate.simulate(mask, np.random.default_rng([seed,
+        i, 7]))``; the file is ``<work_dir>/fixations_simulated.csv`` with ``IMAGE`` values
+        ``<id>.png``.
+
+        Raises:
+            ValueError: ``work_dir`` not given (simulated gaze has to be written somewhere).
+        """
+        if work_dir is None:
+            raise ValueError(
+                "SyntheticDataset.gaze_csv needs work_dir: its gaze is simulated from the masks "
+                "and written to <work_dir>/fixations_simulated.csv"
+            )
+        from ..gaze.fixations import fixations_to_frame, write_fixations
+        from ..gaze.simulate import simulate
+
+        h, w = self.size
+        records = {
+            f"{image_id}.png": (simulate(self._sample(image_id)[1], np.random.default_rng([self.seed, i, 7])), (h, w))
+            for i, image_id in enumerate(self.ids)
+        }
+        out = Path(work_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        return write_fixations(fixations_to_frame(records), out / "fixations_simulated.csv")

@@ -48,14 +48,18 @@ Conventions
 
 Example
 -------
+    >>> from pathlib import Path
     >>> from fgi_core.gaze.fixations import read_fixations, points_for, image_size_for
+    >>> train_ids = Path("splits/train.txt").read_text().split()  # doctest: +SKIP
     >>> frame, report = read_fixations("kvasir_fixation.csv", image_ids=train_ids)  # doctest: +SKIP
     >>> print(report)  # doctest: +SKIP
-    kvasir_fixation.csv: 26832 data rows, 21xxx kept (700 images), 0 dropped
-    ...
-    >>> pts = points_for(frame, "cju88y1mwoln50871emyfny1g")  # N x 3: x, y, duration ms  # doctest: +SKIP
-    >>> image_size_for(frame, "cju88y1mwoln50871emyfny1g")  # doctest: +SKIP
-    (529, 621)
+    kvasir_fixation.csv: 26832 data rows, 18643 kept (700 images), 0 dropped
+      ids with fixations but not in image_ids: 300 (cju0qoxqj9q6s0835b43399p4, ...)
+      images without fixations: 0
+    >>> points_for(frame, "cju0qkwl35piu0993l0dewei2").shape  # N x 3: x, y, duration ms  # doctest: +SKIP
+    (33, 3)
+    >>> image_size_for(frame, "cju0qkwl35piu0993l0dewei2")  # (height, width)  # doctest: +SKIP
+    (529, 622)
 """
 from __future__ import annotations
 
@@ -246,8 +250,9 @@ def _numeric_codes(num: np.ndarray, raw: np.ndarray | None, rules: tuple[str, ..
 def _first_problems(
     columns: dict[str, np.ndarray], raws: dict[str, np.ndarray] | None, image_raw: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For every row: the index into ``_check_order`` of its first bad column (-1 = none) and the
-    reason code there. ``columns`` maps each numeric column present to float64 values."""
+    """For every row: the position of its first bad column in ``[IMAGE] + numeric columns present``
+    (-1 = none) and the reason code there. ``columns`` maps each numeric column present to float64
+    values (N,); ``raws`` the same columns as read, or None for an in-memory frame."""
     order = [IMAGE] + [c for c in _NUMERIC_COLUMNS if c in columns]
     n = image_raw.shape[0]
     first_col = np.full(n, -1, dtype=np.int16)
