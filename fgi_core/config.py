@@ -198,13 +198,15 @@ def default_run_dir(dataset: str, profile: str, seed: int, run_name: str | None 
 def shared_realdata() -> Path | None:
     """The real data folder: ``$FGI_REALDATA``, else ``../shared/realdata`` beside the checkout.
 
-    Returns None when neither exists (a user's machine); real-data tests skip then.
+    Returns None when it does not exist (a user's machine); real-data tests skip then.
+    ``FGI_REALDATA=/nonexistent`` forces that.
     """
     env = os.environ.get("FGI_REALDATA")
-    candidates = [Path(env).expanduser()] if env else []
-    root = project_root() or project_root(Path(__file__).parent)
-    if root is not None:
-        candidates.append(root.parent / "shared" / "realdata")
+    if env:  # an explicit setting wins, also when it points nowhere (to force the skip)
+        candidates = [Path(env).expanduser()]
+    else:
+        root = project_root() or project_root(Path(__file__).parent)
+        candidates = [root.parent / "shared" / "realdata"] if root is not None else []
     for c in candidates:
         if c.is_dir():
             return c.resolve()

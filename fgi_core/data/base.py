@@ -34,7 +34,8 @@ class SegmentationDataset(abc.ABC):
     Attributes:
         name: registry name (``synthetic``, ``kvasir`` ...), also the run folder's dataset part.
         preset: the :class:`~fgi_core.config.DatasetPreset` (sigma, thresholds, modality).
-        ids: every image id, sorted; ids are file names without extension.
+        ids: every image id (sorted, unless a reader was given an explicit list); ids are file
+            names without extension.
         splits: split name -> ids (``train``/``val``/``test`` where known, ``all`` always).
     """
 

@@ -51,7 +51,10 @@ class KvasirSEG(SegmentationDataset):
     Args:
         root: folder with ``images/`` and ``masks/`` (and optionally ``splits/``).
         gaze_csv: the GazeMedSeg ``kvasir_fixation.csv``; see the module docstring for the search.
-        ids: restrict to these ids (e.g. a fixed test subset); order is kept.
+        ids: restrict to these ids (e.g. a fixed test subset); their order is kept.
+
+    Images without a file in ``masks/`` have no ground truth (``mask`` returns None): such
+    images can be pseudo-labelled and predicted, not scored.
 
     Raises:
         FileNotFoundError: when ``root`` or ``root/images`` is missing, naming the path and the
@@ -80,6 +83,7 @@ class KvasirSEG(SegmentationDataset):
         self.splits = {"all": list(all_ids)}
         keep = set(all_ids)
         split_dir = self.root / "splits"
+        seen: dict[str, str] = {}
         for split in ("train", "val", "test"):
             f = split_dir / f"{split}.txt"
             if f.is_file():
@@ -87,8 +91,14 @@ class KvasirSEG(SegmentationDataset):
                 unknown = [i for i in listed if i not in self._files]
                 if unknown:
                     raise KeyError(f"{f}: {len(unknown)} ids have no image in {image_dir}, e.g. {unknown[:3]}")
+                for i in listed:
+                    if i in seen:
+                        raise ValueError(f"{f}: id {i!r} is listed twice (also in {seen[i]}.txt); splits must not overlap")
+                    seen[i] = split
                 self.splits[split] = [i for i in listed if i in keep]
         self._gaze_csv = Path(gaze_csv).expanduser() if gaze_csv else None
+        if self._gaze_csv is not None and not self._gaze_csv.is_file():
+            raise FileNotFoundError(f"gaze_csv {self._gaze_csv} does not exist")
 
     def image(self, image_id: str) -> np.ndarray:
         return read_image(self._files[self.check_id(image_id)])

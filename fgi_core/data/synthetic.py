@@ -30,15 +30,20 @@ The three flavours (``FLAVOURS``)
 
 Difficulty knobs
     ``contrast``       scales the lesion-vs-background appearance difference (``0``: the lesion
-                       is invisible, the mask is unchanged; ``> 1`` exaggerates it).
+                       is invisible, the mask is unchanged; ``> 1`` exaggerates it). The
+                       distractors' contrast is a fraction of it.
     ``boundary_blur``  Gaussian sigma (pixels) of the lesion's alpha matte before compositing
-                       (``0``: a sharp edge). The mask is always the sharp blob.
-    ``lesion_size``    (min, max) area fraction of the lesion, ``0 < min <= max < 0.8``. A
-                       blob must fit inside the image, so fractions above about 0.5 may be
-                       drawn smaller than asked (the blob is shrunk until it fits).
-    ``distractors``    number of lesion-like blobs of lower contrast (0.3..0.6 times the
-                       lesion's) placed elsewhere, never touching the mask. A spot is searched
-                       a few times; a distractor that finds no room is left out.
+                       (``0``: a sharp edge; the kernel is cut at 3 sigma). The mask is always
+                       the sharp blob.
+    ``lesion_size``    (min, max) area fraction of the lesion, ``0 < min <= max < 0.8``. The
+                       blob must fit inside the image (``mri``: inside the body), so it is
+                       shrunk until it fits where it cannot: above about 0.7 of the image
+                       (``mri``: about 0.35) the drawn area is smaller than asked.
+    ``distractors``    number of lesion-like blobs (0.15..0.45 of the lesion's area) of lower
+                       contrast (0.3..0.6 times the lesion's) placed elsewhere: neither they nor
+                       their blurred edges touch the mask. One that finds no room is halved
+                       up to four times, then left out (a large ``mri`` lesion can fill the
+                       body).
 
 The parts of an image come from separate random streams derived from ``(seed, index)``, so
 changing a knob changes only what it is about: the mask and the background stay the same for
@@ -54,6 +59,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
@@ -86,7 +92,8 @@ def _int_arg(value, name: str, minimum: int) -> int:
 
 
 def _float_arg(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+    bad_type = isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+    if bad_type or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -185,43 +192,68 @@ class _Blob:
         return m
 
 
+def _random_shape(
+    rng: np.random.Generator, area_px: float, calm: float = 1.0, stretch: float = 1.0, angle: float | None = None
+) -> _Blob:
+    """A random blob shape of ``area_px`` pixels centred at (0, 0); ``calm`` in [0, 1] scales
+    its irregularity and elongation, ``stretch`` multiplies its aspect."""
+    amps = rng.uniform(0.0, 1.0, len(_HARMONICS)) / _HARMONICS**1.1
+    amps *= rng.uniform(0.12, 0.32) * calm / amps.sum()  # r(theta) >= 0.68 * radius
+    phases = rng.uniform(0.0, 2 * np.pi, len(_HARMONICS))
+    aspect = (1.0 + rng.uniform(0.0, 0.45) * calm) * stretch
+    angle = rng.uniform(0.0, np.pi) if angle is None else angle
+    # area of r(theta)^2 / 2 over the circle: pi R^2 (1 + sum a_k^2 / 2); the stretch keeps area
+    radius = math.sqrt(area_px / (math.pi * (1.0 + 0.5 * float((amps**2).sum()))))
+    return _Blob(0.0, 0.0, radius, aspect, angle, amps, phases)
+
+
 def _draw_blob(
     rng: np.random.Generator,
     h: int,
     w: int,
     area_px: float,
     margin: float,
-    inside=None,
+    region: tuple[float, float, float, float] | None = None,
     tries: int = 12,
-) -> _Blob:
+    fallback: bool = True,
+) -> _Blob | None:
     """A random blob of ``area_px`` pixels whose boundary keeps ``margin`` px from the image
-    edge and satisfies ``inside(x, y)`` (boundary points -> bool) when given.
+    edge and, when ``region = (cx, cy, ax, ay)`` is given, lies inside that ellipse.
 
-    Later tries are rounder; when nothing fits, a round blob is shrunk until it does (only
-    possible for very large lesions)."""
+    Later tries are rounder and stretched along the longer side of the space. When nothing
+    fits, the fallback is an ellipse similar to the space, shrunk to fit if it must (only for
+    very large lesions); without ``fallback`` None is returned then."""
+    in_ellipse = region is not None  # else only the image rectangle binds (the fallback uses its ellipse)
+    if region is None:
+        region = ((w - 1) / 2.0, (h - 1) / 2.0, (w - 1) / 2.0 - margin, (h - 1) / 2.0 - margin)
+    ecx, ecy, eax, eay = region
+    elong = math.sqrt(max(eax, eay) / max(min(eax, eay), 1e-6))  # aspect that matches the space
+    long_angle = 0.0 if eax >= eay else np.pi / 2
     for attempt in range(tries):
         calm = 1.0 - attempt / tries
-        amps = rng.uniform(0.0, 1.0, len(_HARMONICS)) / _HARMONICS**1.1
-        amps *= rng.uniform(0.12, 0.32) * calm / amps.sum()  # r(theta) >= 0.68 * radius
-        phases = rng.uniform(0.0, 2 * np.pi, len(_HARMONICS))
-        aspect = 1.0 + rng.uniform(0.0, 0.45) * calm
-        angle = rng.uniform(0.0, np.pi)
-        # area of r(theta)^2 / 2 over the circle: pi R^2 (1 + sum a_k^2 / 2); the stretch keeps area
-        radius = math.sqrt(area_px / (math.pi * (1.0 + 0.5 * float((amps**2).sum()))))
-        blob = _Blob(0.0, 0.0, radius, aspect, angle, amps, phases)
-        dx, dy = blob.offsets()
-        lo_x, hi_x = margin - dx.min(), (w - 1) - margin - dx.max()
-        lo_y, hi_y = margin - dy.min(), (h - 1) - margin - dy.max()
+        angle = None if attempt < tries // 2 else long_angle + rng.uniform(-0.2, 0.2)
+        shape = _random_shape(rng, area_px, calm, elong ** (1.0 - calm), angle)
+        radius, aspect, angle, amps, phases = shape.radius, shape.aspect, shape.angle, shape.amps, shape.phases
+        dx, dy = shape.offsets()
+        lo_x, hi_x = max(margin, ecx - eax) - dx.min(), min(w - 1 - margin, ecx + eax) - dx.max()
+        lo_y, hi_y = max(margin, ecy - eay) - dy.min(), min(h - 1 - margin, ecy + eay) - dy.max()
         if lo_x > hi_x or lo_y > hi_y:
             continue
         for _ in range(16):
             cx, cy = rng.uniform(lo_x, hi_x), rng.uniform(lo_y, hi_y)
-            if inside is None or bool(np.all(inside(cx + dx, cy + dy))):
+            if not in_ellipse or np.all(((cx + dx - ecx) / eax) ** 2 + ((cy + dy - ecy) / eay) ** 2 <= 1.0):
                 return _Blob(cx, cy, radius, aspect, angle, amps, phases)
-    # Fallback: a round blob at the centre, shrunk to fit.
-    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-    radius = min(math.sqrt(area_px / math.pi), min(cx, cy) - margin)
-    return _Blob(cx, cy, max(radius, 2.0), 1.0, 0.0, np.zeros(len(_HARMONICS)), np.zeros(len(_HARMONICS)))
+    if not fallback:
+        return None
+    # An ellipse similar to the region, scaled by s <= 1, fits anywhere its centre is within
+    # (1 - s) of the region's centre (in the region's normalised coordinates).
+    zero = np.zeros(len(_HARMONICS))
+    full = math.sqrt(eax * eay)
+    radius = min(math.sqrt(area_px / math.pi), full)
+    slack = 1.0 - radius / full
+    ang, rad = rng.uniform(0.0, 2 * np.pi), slack * math.sqrt(rng.uniform())
+    cx, cy = ecx + rad * eax * math.cos(ang), ecy + rad * eay * math.sin(ang)
+    return _Blob(cx, cy, max(radius, 1.0), math.sqrt(eax / eay), 0.0, zero, zero)
 
 
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: float) -> np.ndarray:
@@ -242,13 +274,19 @@ def _fine_noise(rng: np.random.Generator, h: int, w: int, sigma: float = 0.8) ->
     return n / (n.std() + 1e-6)
 
 
-def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(a, (0, 0), sigma) if sigma > 0 else a
+def _alpha_reach(sigma: float) -> int:
+    """Pixels an alpha matte reaches beyond its mask: the blur kernel is cut at 3 sigma."""
+    return int(math.ceil(3.0 * sigma))
 
 
 def _alpha(mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Alpha matte: the mask as float32, Gaussian-blurred by ``sigma`` (0 = sharp)."""
-    return _blur(mask.astype(np.float32), sigma)
+    """Alpha matte: the mask as float32, Gaussian-blurred by ``sigma`` (0 = sharp); exactly 0
+    farther than :func:`_alpha_reach` pixels from the mask."""
+    a = mask.astype(np.float32)
+    if sigma <= 0:
+        return a
+    k = 2 * _alpha_reach(sigma) + 1
+    return cv2.GaussianBlur(a, (k, k), sigma, borderType=cv2.BORDER_CONSTANT)
 
 
 def _composite(base: np.ndarray, look: np.ndarray, alpha: np.ndarray, strength: float) -> np.ndarray:
@@ -280,19 +318,35 @@ def _spots(h: int, w: int, xs, ys, sizes, aspect=None, angles=None) -> np.ndarra
     return cv2.GaussianBlur(canvas.astype(np.float32) * np.float32(1 / 255), (0, 0), 0.8)
 
 
-def _place_distractors(rng, h, w, n, lesion_mask, lesion_area, margin, inside=None):
-    """Up to ``n`` smaller blobs that keep ``margin`` px away from the lesion and each other."""
-    occupied = cv2.dilate(lesion_mask.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(margin) + 1,) * 2))
+def _place_distractors(rng, h, w, n, lesion_mask, lesion_area, margin, region=None):
+    """Up to ``n`` smaller blobs, each with its mask and relative contrast, kept ``margin`` px
+    away from the lesion and each other (and inside ``region``, an ellipse, when given).
+
+    A centre is drawn among the pixels whose distance to anything taken exceeds the blob's
+    reach; a blob that finds none is halved, four times at most, then left out."""
+    ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(margin) + 1,) * 2)
+    free = ~cv2.dilate(lesion_mask.view(np.uint8), ring).view(bool)
+    if region is not None:
+        xx, yy = _grid(h, w)
+        ecx, ecy, eax, eay = region
+        free &= ((xx - ecx) / eax) ** 2 + ((yy - ecy) / eay) ** 2 <= 1.0
     blobs = []
     for _ in range(n):
-        area = max(20.0, lesion_area * rng.uniform(0.25, 0.6))
-        for _ in range(8):
-            b = _draw_blob(rng, h, w, area, margin=2.0, inside=inside, tries=3)
-            m = b.mask(h, w)
-            if not (occupied.view(bool) & m).any():
-                blobs.append((b, m, float(rng.uniform(0.3, 0.6))))
-                occupied |= cv2.dilate(m.view(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(margin) // 2))
+        area = max(16.0, lesion_area * rng.uniform(0.15, 0.45))
+        for _ in range(5):
+            shape = _random_shape(rng, area)
+            dx, dy = shape.offsets()
+            reach = float(np.hypot(dx, dy).max()) + 1.5
+            dist = cv2.distanceTransform(np.pad(free.view(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+            ys, xs = np.nonzero(dist > reach)
+            if len(ys):
+                k = int(rng.integers(len(ys)))
+                blob = dataclasses.replace(shape, cx=float(xs[k]), cy=float(ys[k]))
+                m = blob.mask(h, w)
+                blobs.append((blob, m, float(rng.uniform(0.3, 0.6))))
+                free &= ~cv2.dilate(m.view(np.uint8), ring).view(bool)
                 break
+            area *= 0.5
     return blobs
 
 
@@ -344,7 +398,7 @@ def _endoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
     colour = base * np.asarray(gain, np.float32) * rl.uniform(0.95, 1.05, 3).astype(np.float32)
     la = rl.uniform(0, 2 * np.pi)
     light = (0.55 * math.cos(la), 0.55 * math.sin(la), 0.83)
-    pad = 3 * blur + 2
+    pad = _alpha_reach(blur) + 2  # the window of a blob's look covers its blurred matte
 
     def polyp_look(blob, rng):
         t = blob.field(h, w, pad)
@@ -355,7 +409,7 @@ def _endoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
         return t, look
 
     albedo = bg
-    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), pad + 4):
+    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), _alpha_reach(blur) + 2):
         _, look = polyp_look(blob, r["distr"])
         albedo = _composite(albedo, look, _alpha(m, blur), rel * contrast)
     t, look = polyp_look(lesion, rl)
@@ -380,13 +434,15 @@ def _endoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
 
     # --- specular highlights: a few anywhere, and on the polyp's cap (scaled by contrast) --
     k = int(rc.integers(3, 9))
-    sp = _spots(h, w, rc.uniform(0, w, k), rc.uniform(0, h, k), rc.uniform(0.6, 2.2, k), rc.uniform(1, 2.5, k), rc.uniform(0, 180, k))
+    xs, ys = rc.uniform(0, w, k), rc.uniform(0, h, k)
+    sp = _spots(h, w, xs, ys, rc.uniform(0.6, 2.2, k), rc.uniform(1, 2.5, k), rc.uniform(0, 180, k))
     sp = sp * (illum > 0.3)
     ks = int(rl.integers(1, 4))
     cap = lesion.radius * 0.45
     hx = lesion.cx + light[0] * cap + rl.uniform(-0.25, 0.25, ks) * lesion.radius
     hy = lesion.cy + light[1] * cap + rl.uniform(-0.25, 0.25, ks) * lesion.radius
-    sl = _spots(h, w, hx, hy, rl.uniform(0.05, 0.12, ks) * lesion.radius + 0.6, rl.uniform(1, 2, ks), rl.uniform(0, 180, ks))
+    sizes = rl.uniform(0.05, 0.12, ks) * lesion.radius + 0.6
+    sl = _spots(h, w, hx, hy, sizes, rl.uniform(1, 2, ks), rl.uniform(0, 180, ks))
     sl = sl * np.clip((1.0 - t) / 0.3, 0.0, 1.0) * np.float32(min(1.0, contrast))
     spec = np.clip(sp + sl, 0.0, 1.0)[..., None]
     img = img + (250.0 - img) * spec
@@ -416,17 +472,16 @@ def _mri(r, h, w, lesion_size, contrast, blur, n_distractors):
     img0 = 0.03 + body * (tissue + 0.3 * rim)
 
     # --- lesion: organ-like two-zone blob inside the body ----------------------------------
-    def inside(x, y):
-        return np.hypot((x - bcx) / bax, (y - bcy) / bay) <= 0.82
-
+    inside = (bcx, bcy, 0.82 * bax, 0.82 * bay)  # the lesion keeps clear of the fat rim
+    body_space = (bcx, bcy, 0.9 * bax, 0.9 * bay)  # distractors may come closer to it
     frac = r["geom"].uniform(*lesion_size)
-    lesion = _draw_blob(r["geom"], h, w, frac * h * w, margin=2.0, inside=inside)
+    lesion = _draw_blob(r["geom"], h, w, frac * h * w, margin=2.0, region=inside)
     mask = lesion.mask(h, w)
     rl = r["look"]
     sign = 1.0 if rl.random() < 0.6 else -1.0
     level = 0.36 + sign * rl.uniform(0.2, 0.3)
     zone = rl.uniform(-0.12, 0.12)
-    pad = 3 * blur + 2
+    pad = _alpha_reach(blur) + 2  # the window of a blob's look covers its blurred matte
 
     def organ_look(blob, rng):
         t = blob.field(h, w, pad)
@@ -434,7 +489,8 @@ def _mri(r, h, w, lesion_size, contrast, blur, n_distractors):
         return level + zone * core + 0.03 * _smooth_noise(rng, h, w, 12) + 0.02 * _fine_noise(rng, h, w, 0.8)
 
     sig_img = img0
-    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), pad + 4, inside=inside):
+    gap = _alpha_reach(blur) + 2
+    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), gap, region=body_space):
         sig_img = _composite(sig_img, organ_look(blob, r["distr"]), _alpha(m, blur), rel * contrast)
     sig_img = _composite(sig_img, organ_look(lesion, rl), _alpha(mask, blur), contrast)
 
@@ -461,7 +517,7 @@ def _hair(rng, h, w, n) -> np.ndarray:
         p2 = p0 + length * np.array([math.cos(ang), math.sin(ang)])
         p1 = (p0 + p2) / 2 + rng.uniform(-0.25, 0.25) * length * np.array([-math.sin(ang), math.cos(ang)])
         pts = (1 - s) ** 2 * p0 + 2 * (1 - s) * s * p1 + s**2 * p2
-        thick = 1 if rng.random() < 0.7 else 2
+        thick = 1 if rng.random() < 0.8 else 2
         cv2.polylines(canvas, [np.round(pts * 16).astype(np.int32)], False, 255, thick, cv2.LINE_AA, 4)
     return canvas.astype(np.float32) * np.float32(1 / 255)
 
@@ -472,7 +528,8 @@ def _dermoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
     # --- skin ------------------------------------------------------------------------------
     skin = np.array([226, 172, 148], np.float32) + rb.uniform(-14, 10, 3).astype(np.float32)
     skin += rb.uniform(-20, 12)
-    tone = 1.0 + 0.045 * _smooth_noise(rb, h, w, 3) + 0.02 * _smooth_noise(rb, h, w, 16) + 0.02 * _fine_noise(rb, h, w, 0.7)
+    tone = 1.0 + 0.045 * _smooth_noise(rb, h, w, 3) + 0.02 * _smooth_noise(rb, h, w, 16)
+    tone += 0.02 * _fine_noise(rb, h, w, 0.7)
     bg = skin[None, None, :] * tone[..., None]
     bg[..., 0] += 6 * _smooth_noise(rb, h, w, 5)  # patchy redness
 
@@ -483,7 +540,7 @@ def _dermoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
     rl = r["look"]
     dark = np.array([88, 52, 38], np.float32) + rl.uniform(-15, 15, 3).astype(np.float32)
     light = np.array([168, 112, 82], np.float32) + rl.uniform(-15, 15, 3).astype(np.float32)
-    pad = 3 * blur + 2
+    pad = _alpha_reach(blur) + 2  # the window of a blob's look covers its blurred matte
 
     def mole_look(blob, rng, globules=True):
         t = blob.field(h, w, pad)
@@ -498,7 +555,7 @@ def _dermoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
         return look
 
     albedo = bg
-    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), pad + 4):
+    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), _alpha_reach(blur) + 2):
         albedo = _composite(albedo, mole_look(blob, r["distr"], globules=False), _alpha(m, blur), rel * contrast)
     albedo = _composite(albedo, mole_look(lesion, rl), _alpha(mask, blur), contrast)
 
@@ -552,7 +609,8 @@ def generate_sample(
     )
     rng = np.random.default_rng([seed, index])
     # one independent stream per part, so a knob changes only what it is about
-    streams = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, rng.bit_generator.seed_seq.spawn(len(_STREAMS)))}
+    children = rng.bit_generator.seed_seq.spawn(len(_STREAMS))
+    streams = {name: np.random.default_rng(child) for name, child in zip(_STREAMS, children)}
     return _FLAVOUR_FUNCS[flavour](streams, h, w, lesion_size, contrast, boundary_blur, distractors)
 
 
