@@ -118,18 +118,18 @@ def plot_mask_quality(means: Mapping[str, float], stds: Mapping[str, float] | No
     """
     metrics = ("dice", "precision", "recall")
     groups = [("heatmap", "hc"), ("refined", "hc"), ("heatmap", "bc"), ("refined", "bc")]
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig, ax = plt.subplots(figsize=(8.5, 3))
     width = 0.2
     for k, (src, lvl) in enumerate(groups):
         vals = [means[f"{src}_{lvl}_{m}"] for m in metrics]
         errs = [stds[f"{src}_{lvl}_{m}"] for m in metrics] if stds else None
         bars = ax.bar(np.arange(3) + (k - 1.5) * width, vals, width, yerr=errs, capsize=2,
                       label=f"M_{lvl} from {src}", color=plt.cm.Paired(k), alpha=0.9)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, label_type="center", rotation=90, color="black")
     ax.set_xticks(np.arange(3), metrics)
-    ax.set_ylim(0, 1.15)
-    ax.set_ylabel("mean over images")
-    ax.legend(fontsize=7, ncol=2, loc="upper center")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("mean over images (± std)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title or "pseudo-masks against ground truth", fontsize=10)
     fig.tight_layout()
     return fig
