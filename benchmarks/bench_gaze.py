@@ -9,6 +9,10 @@
    guided-filter fallback: median seconds and peak memory of one call.
 3. The whole stage (``run_gaze_stage``) over every image, once per refinement method: wall time,
    and Dice / precision / recall of M_hc and M_bc against ground truth.
+4. With ``--reference-stage``: the reference pipeline as the authors' notebooks run it (full
+   scipy heatmap, heatmap saved as JPEG and read back, CRF, CRF map saved as JPEG and read
+   back, thresholds on the decoded JPEG), serially: its wall time beside ours, and what the JPEG
+   round trips do to the pseudo-masks.
 
 Writes ``benchmarks/results/gaze.json`` and prints tables. Needs ../shared/realdata (or
 ``--realdata``).
@@ -23,6 +27,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from fgi_core.config import shared_realdata
@@ -36,6 +41,30 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
+def _jpeg_round_trip(soft: np.ndarray) -> np.ndarray:
+    """Save a [0, 1] map as an 8-bit JPEG and read it back, as the reference notebooks do."""
+    ok, buf = cv2.imencode(".jpg", (soft * 255).astype(np.uint8))
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+
+
+def reference_stage(ds, frame, ids) -> dict:
+    """The authors' way, serially: scipy heatmap, JPEG, CRF, JPEG, thresholds (> t, on decoded JPEG)."""
+    from fgi_core.evaluate import overlap_scores
+
+    scores = {f"{lvl}_{k}": [] for lvl in ("hc", "bc") for k in ("dice", "precision", "recall")}
+    t0 = time.perf_counter()
+    for image_id in ids:
+        image = ds.image(image_id)
+        heat = _jpeg_round_trip(heatmap(points_for(frame, image_id), *image.shape[:2], method="reference").astype(np.float16).astype(np.float32))
+        refined = _jpeg_round_trip(refine(image, heat, method="crf"))
+        gt = ds.mask(image_id)
+        for lvl, t in (("hc", 0.5), ("bc", 0.3)):
+            for k, v in overlap_scores(refined > t, gt).items():
+                if k != "iou":
+                    scores[f"{lvl}_{k}"].append(v)
+    return {"wall_s": time.perf_counter() - t0, "workers": 0, **{k: float(np.mean(v)) for k, v in scores.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--realdata", type=Path, default=shared_realdata())
@@ -44,6 +73,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--refine", nargs="*", default=["crf", "guided", "none"], help="methods for the whole-stage runs")
     ap.add_argument("--skip-stage", action="store_true", help="only the per-image timings")
+    ap.add_argument("--reference-stage", action="store_true", help="also time the reference pipeline (serial, JPEG round trips)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "gaze.json")
     args = ap.parse_args()
     if args.realdata is None:
@@ -105,6 +135,12 @@ def main() -> None:
             print(f"stage [{method}] {len(ids)} images in {r['wall_s']:.0f} s with {args.workers} workers | "
                   f"M_hc Dice {r['hc_dice']:.3f} P {r['hc_precision']:.3f} R {r['hc_recall']:.3f} | "
                   f"M_bc Dice {r['bc_dice']:.3f} P {r['bc_precision']:.3f} R {r['bc_recall']:.3f}")
+    if args.reference_stage:
+        results["reference_stage"] = reference_stage(ds, frame, ids)
+        r = results["reference_stage"]
+        print(f"reference pipeline (serial, JPEG round trips) {len(ids)} images in {r['wall_s']:.0f} s | "
+              f"M_hc Dice {r['hc_dice']:.3f} P {r['hc_precision']:.3f} R {r['hc_recall']:.3f} | "
+              f"M_bc Dice {r['bc_dice']:.3f} P {r['bc_precision']:.3f} R {r['bc_recall']:.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
