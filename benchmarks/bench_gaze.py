@@ -5,8 +5,9 @@
 1. Heatmap: ``method="separable"`` (ours) against ``method="reference"`` (the full 768 x 768
    scipy filter of the reference recipe), per image: median times, the median of per-image
    speed ratios, and the maximum absolute difference over all pixels of all images.
-2. Refinement, per image: the dense CRF (sxy 80, srgb 13, compat 1, 10 iterations) and the
-   guided-filter fallback: median seconds and peak memory of one call.
+2. Refinement, per image: the dense CRF (sxy 80, srgb 13, compat 1, 10 iterations) by
+   pydensecrf (``crf``) and by our numpy port (``meanfield``), their largest difference, and
+   the guided filter: median seconds, and peak Python-side memory of the CRF call.
 3. The whole stage (``run_gaze_stage``) over every image, once per refinement method: wall time,
    and Dice / precision / recall of M_hc and M_bc against ground truth.
 4. With ``--reference-stage``: the reference pipeline as the authors' notebooks run it (full
@@ -71,7 +72,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N images of the 800 (default: all)")
     ap.add_argument("--micro-limit", type=int, default=100, help="images for the per-image timings (default 100)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--refine", nargs="*", default=["crf", "guided", "none"], help="methods for the whole-stage runs")
+    ap.add_argument("--refine", nargs="*", default=["crf", "meanfield", "guided", "none"], help="methods for the whole-stage runs")
     ap.add_argument("--skip-stage", action="store_true", help="only the per-image timings")
     ap.add_argument("--reference-stage", action="store_true", help="also time the reference pipeline (serial, JPEG round trips)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "gaze.json")
@@ -88,6 +89,7 @@ def main() -> None:
     micro = ids[: args.micro_limit]
     heatmap(points_for(frame, micro[0]), 64, 64)  # warm the cached response matrix (once per sigma)
     t_fast, t_ref, ratios, max_diff, t_crf, t_guided, mem_crf = [], [], [], 0.0, [], [], []
+    t_mf, mf_ratios, mf_diff = [], [], 0.0
     for image_id in micro:
         pts, image = points_for(frame, image_id), ds.image(image_id)
         h, w = image.shape[:2]
@@ -96,9 +98,12 @@ def main() -> None:
         t_fast.append(tf), t_ref.append(tr), ratios.append(tr / tf)
         max_diff = max(max_diff, float(np.abs(fast - ref).max()))
         tracemalloc.start()
-        _, tc = timed(refine, image, fast, method="crf")
+        crf, tc = timed(refine, image, fast, method="crf")
         mem_crf.append(tracemalloc.get_traced_memory()[1] / 2**20)
         tracemalloc.stop()
+        mf, tm = timed(refine, image, fast, method="meanfield")
+        t_mf.append(tm), mf_ratios.append(tc / tm)
+        mf_diff = max(mf_diff, float(np.abs(mf - crf).max()))
         _, tg = timed(refine, image, fast, method="guided")
         t_crf.append(tc), t_guided.append(tg)
     results["heatmap"] = {
@@ -113,12 +118,17 @@ def main() -> None:
         "crf_s_median": float(np.median(t_crf)),
         "crf_peak_python_mib_median": float(np.median(mem_crf)),
         "guided_s_median": float(np.median(t_guided)),
+        "meanfield_s_median": float(np.median(t_mf)),
+        "meanfield_speed_ratio_median": float(np.median(mf_ratios)),
+        "meanfield_max_abs_difference_to_crf": mf_diff,
     }
     hm, rf = results["heatmap"], results["refine"]
     print(f"heatmap ({hm['images']} images, original sizes): separable {hm['separable_ms_median']:.2f} ms, "
           f"reference {hm['reference_ms_median']:.1f} ms, median ratio {hm['speed_ratio_median']:.0f}x, "
           f"max |diff| {hm['max_abs_difference']:.1e}")
-    print(f"refine: dense CRF {rf['crf_s_median']:.3f} s/image, guided filter {rf['guided_s_median'] * 1e3:.1f} ms/image")
+    print(f"refine: dense CRF {rf['crf_s_median']:.3f} s/image, numpy port {rf['meanfield_s_median']:.3f} s/image "
+          f"(median ratio {rf['meanfield_speed_ratio_median']:.1f}x, max |diff| {rf['meanfield_max_abs_difference_to_crf']:.1e}), "
+          f"guided filter {rf['guided_s_median'] * 1e3:.1f} ms/image")
 
     # 3. the whole stage
     if not args.skip_stage:

@@ -17,7 +17,7 @@ def two_region_scene(h=60, w=80):
     return image, heat
 
 
-@pytest.mark.parametrize("method", ["crf", "guided"])
+@pytest.mark.parametrize("method", ["crf", "meanfield", "guided"])
 def test_refinement_follows_the_image_edge(method):
     if method == "crf" and not refine_module.crf_available():
         pytest.skip("pydensecrf not installed")
@@ -28,7 +28,7 @@ def test_refinement_follows_the_image_edge(method):
     # The jump across the colour edge is larger than the heatmap's smooth ramp.
     jump, ramp = out[:, 41].mean() - out[:, 38].mean(), heat[0, 41] - heat[0, 38]
     assert jump > 1.5 * ramp
-    if method == "crf":
+    if method in ("crf", "meanfield"):
         assert jump > 4 * ramp
         # The CRF also relabels whole regions: more foreground on the bright side, less on the
         # dark side. (A guided filter only sharpens near the edge; flat regions keep the ramp.)
@@ -56,7 +56,7 @@ def test_crf_parameters_are_recorded_and_overridable():
 
 def test_auto_falls_back_when_the_crf_is_missing(monkeypatch):
     monkeypatch.setattr(refine_module, "crf_available", lambda: False)
-    assert resolve_refine_method("auto") == "guided"
+    assert resolve_refine_method("auto") == "meanfield"
     with pytest.raises(ImportError, match="pip install pydensecrf2"):
         resolve_refine_method("crf")
     image, heat = two_region_scene()
@@ -97,3 +97,12 @@ def test_pseudo_masks_by_hand():
 def test_pseudo_masks_bad_thresholds(t_hc, t_bc):
     with pytest.raises(ValueError, match="t_bc < t_hc"):
         pseudo_masks(np.zeros((2, 2)), t_hc, t_bc)
+
+
+def test_meanfield_is_the_crf():
+    if not refine_module.crf_available():
+        pytest.skip("pydensecrf not installed")
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (37, 53, 3), dtype=np.uint8)
+    heat = rng.random((37, 53)).astype(np.float32)
+    np.testing.assert_allclose(refine(image, heat, method="meanfield"), refine(image, heat, method="crf"), atol=1e-5)
