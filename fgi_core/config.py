@@ -131,6 +131,14 @@ class Profile:
             profile keeps real-data runs small.
         refine: refinement method for the gaze stage (``auto`` = dense CRF when installed).
         workers: processes for per-image work such as the CRF (0 = in this process).
+        teacher_widths: the teacher's six BasicUNet widths; the student has half of each.
+        iterations_teacher: stage-1 teacher training (``teacher_mode="joint"`` from stage 1).
+        iterations_distill: stage-2 distillation; every baseline gets this many too.
+        batch_size, optimizer, lr, lr_min, weight_decay: optimisation (half-cosine schedule).
+        val_every, ckpt_every: intervals in iterations.
+        amp: ``auto`` (bf16 on CUDA), ``bf16`` or ``off``.
+        rampup_length: T of the consistency ramp-up w(t) (METHOD.md: 4000 of 15,000).
+        fgi: FGI method options (METHOD.md table 4b) for this profile.
     """
 
     name: str
@@ -140,13 +148,44 @@ class Profile:
     max_images: int | None
     refine: str = "auto"
     workers: int = 0
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    teacher_widths: tuple[int, ...] = (32, 64, 128, 256, 512, 32)
+    iterations_teacher: int = 100
+    iterations_distill: int = 100
+    batch_size: int = 8
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    weight_decay: float = 1e-4
+    val_every: int = 50
+    ckpt_every: int = 50
+    amp: str = "auto"
+    rampup_length: int = 4000
+    fgi: Mapping[str, Any] = field(default_factory=dict)
 
+
+#: The paper's text (quick / cpu) against the authors' code (paper): METHOD.md table 4b.
+PAPER_TEXT_OPTIONS = {"teacher_loss": "pce", "student_loss": "ce", "darm_source": "predictions",
+                      "darm_target": "ignore", "teacher_mode": "joint", "teacher_init": "stage1"}
+AUTHORS_CODE_OPTIONS = {"teacher_loss": "bce", "student_loss": "bce", "darm_source": "labels",
+                        "darm_target": "background", "teacher_mode": "joint", "teacher_init": "scratch"}
 
 PROFILES: dict[str, Profile] = {
-    "quick": Profile("quick", n_images=24, synthetic_size=(160, 192), image_size=64, max_images=24),
-    "cpu": Profile("cpu", n_images=200, synthetic_size=(256, 320), image_size=128, max_images=None, workers=2),
-    "paper": Profile("paper", n_images=1000, synthetic_size=(384, 448), image_size=224, max_images=None, workers=8),
+    "quick": Profile(
+        "quick", n_images=24, synthetic_size=(160, 192), image_size=64, max_images=24,
+        teacher_widths=(8, 16, 32, 64, 128, 16), iterations_teacher=60, iterations_distill=60, batch_size=4,
+        lr=1e-2, val_every=20, ckpt_every=20, amp="off", rampup_length=20, fgi=PAPER_TEXT_OPTIONS,
+    ),
+    "cpu": Profile(
+        "cpu", n_images=200, synthetic_size=(256, 320), image_size=128, max_images=None, workers=2,
+        teacher_widths=(32, 64, 128, 256, 512, 32), iterations_teacher=3000, iterations_distill=3000, batch_size=8,
+        lr=1e-3, val_every=250, ckpt_every=250, amp="bf16", rampup_length=800, fgi=PAPER_TEXT_OPTIONS,
+    ),
+    "paper": Profile(  # METHOD.md section 5, exactly
+        "paper", n_images=1000, synthetic_size=(384, 448), image_size=224, max_images=None, workers=8,
+        teacher_widths=(64, 128, 256, 512, 1024, 128), iterations_teacher=15000, iterations_distill=15000, batch_size=8,
+        optimizer="sgd", lr=1e-2, lr_min=1e-4, weight_decay=4e-4, val_every=500, ckpt_every=500, amp="auto",
+        rampup_length=4000, fgi=AUTHORS_CODE_OPTIONS,
+    ),
 }
 
 

@@ -277,3 +277,47 @@ def plot_similarity(vectors: np.ndarray, labels: Sequence[str], title: str = "")
     ax.set_title(title or "cosine similarity of text embeddings", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# Training: worked examples and predictions
+# ----------------------------------------------------------------------------------------------
+def show_panels(rows: Sequence[Sequence[tuple]], size: float = 2.4) -> matplotlib.figure.Figure:
+    """A grid of panels; each panel is ``(image, layer, kind, title)``.
+
+    ``kind``: ``"heat"`` (soft map in [0, 1]), ``"mask"`` (binary, red), ``"labels"`` (a label
+    map with 1 = foreground green, 0 = background red, -1 = ignored, left uncoloured) or None
+    (the image alone). ``image`` may be H x W x 3 uint8, H x W grey, or None (``layer`` alone).
+    """
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for r, row in enumerate(rows):
+        for c, (image, layer, kind, title) in enumerate(row):
+            ax = axes[r, c]
+            base = image if image is not None else np.zeros((*np.asarray(layer).shape[:2], 3), np.uint8)
+            if kind == "heat":
+                overlay(ax, base, layer, "heat")
+            elif kind == "mask":
+                overlay(ax, base, layer, "mask", colour=(1.0, 0.15, 0.15))
+            elif kind == "labels":
+                ax.imshow(base, cmap="gray" if base.ndim == 2 else None)
+                rgba = np.zeros((*layer.shape, 4))
+                rgba[layer == 1] = (0.1, 0.9, 0.2, 0.5)
+                rgba[layer == 0] = (0.9, 0.1, 0.1, 0.35)
+                ax.imshow(rgba)
+            else:
+                ax.imshow(base, cmap="gray" if base.ndim == 2 else None)
+            ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def denormalise(image: np.ndarray) -> np.ndarray:
+    """A normalised C x H x W training image back to uint8 H x W x 3 for display (min-max)."""
+    x = np.asarray(image, np.float32)
+    x = x.transpose(1, 2, 0) if x.ndim == 3 else x
+    x = (x - x.min()) / max(float(x.max() - x.min()), 1e-6)
+    x = (x * 255).astype(np.uint8)
+    return np.repeat(x, 3, axis=2) if x.ndim == 3 and x.shape[2] == 1 else x

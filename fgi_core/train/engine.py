@@ -1,0 +1,321 @@
+"""The training loop shared by every method: batches, optimiser, schedule, logging, validation,
+checkpoints and resume.
+
+A *method* (teacher, distillation, a baseline) says only three things: which networks it
+trains, what its loss is for a batch, and which network's prediction is validated. The loop does
+the rest, the same way for all, so that methods differ only where the paper says they do.
+
+Output folder (``<run_dir>/<stage>/``)::
+
+    checkpoints/last.pt    everything needed to continue (weights, optimiser, schedule, RNG
+                           states, batch order, log); written atomically every ``ckpt_every``
+    checkpoints/best.pt    weights at the best validation Dice
+    log.csv                iteration, losses, learning rate, seconds, validation Dice
+    curves.png             losses and validation Dice
+    summary.json           best validation Dice and its iteration, seconds per iteration
+
+``resume=True`` continues from ``last.pt`` and ends at the same weights as an uninterrupted run
+on the CPU (batch order, flips, DARM / CutMix draws and the optimiser state are all restored).
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..config import look_up_option, resolve_device
+from ..io import atomic_path, write_json
+from .data import BatchSampler, TrainingData, flip_batch
+
+__all__ = ["TrainConfig", "Method", "fit", "validation_dice", "plot_curves", "load_networks"]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings shared by all methods (profiles set them; METHOD.md section 5).
+
+    Attributes:
+        iterations: optimiser steps.
+        batch_size: images per step.
+        optimizer: ``sgd`` (Nesterov, momentum; the paper) or ``adamw``.
+        lr, lr_min: start and end of the half-cosine schedule.
+        weight_decay, momentum: optimiser settings.
+        val_every, ckpt_every, log_every: intervals in iterations (the last iteration always
+            validates and checkpoints).
+        seed: seeds every random draw of the run.
+        device: ``auto``, ``cpu``, ``cuda``...
+        amp: ``auto`` (bf16 autocast on CUDA, off on CPU), ``bf16`` or ``off``.
+        flips: random flips on both axes.
+        progress: show a progress bar.
+    """
+
+    iterations: int = 100
+    batch_size: int = 8
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    val_every: int = 50
+    ckpt_every: int = 50
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    flips: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        look_up_option(self.optimizer, ("sgd", "adamw"), "optimizer")
+        look_up_option(self.amp, ("auto", "bf16", "off"), "amp")
+        if self.iterations < 1 or self.batch_size < 1:
+            raise ValueError(f"iterations and batch_size must be >= 1, got {self.iterations}, {self.batch_size}")
+
+
+@dataclass
+class Method:
+    """What a training method is, for :func:`fit`.
+
+    Attributes:
+        name: stage name (also the output folder, e.g. ``teacher``, ``student``, ``unet_m_hc``).
+        networks: the modules this method holds (all saved in checkpoints).
+        trainable: names of the networks the optimiser updates.
+        loss: ``loss(batch, iteration, generator) -> dict`` with a ``total`` tensor and any
+            float-able parts to log.
+        predict: ``predict(batch) -> logits`` B x K x H x W (K = 1: sigmoid; K = 2: softmax) of
+            the network whose validation Dice selects the best checkpoint.
+        needs: batch keys the loss uses (checked against the data before training starts).
+        config: method options, recorded in ``summary.json``.
+    """
+
+    name: str
+    networks: dict[str, nn.Module]
+    trainable: list[str]
+    loss: Callable[[dict, int, torch.Generator], dict]
+    predict: Callable[[dict], torch.Tensor]
+    needs: tuple[str, ...] = ("image",)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _autocast(device: str, amp: str):
+    kind = device.split(":")[0]
+    enabled = amp == "bf16" or (amp == "auto" and kind == "cuda")
+    return torch.autocast(device_type=kind if kind in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
+def _foreground(logits: torch.Tensor) -> torch.Tensor:
+    return logits[:, 0] > 0 if logits.shape[1] == 1 else logits.argmax(1) == 1
+
+
+@torch.no_grad()
+def validation_dice(method: Method, data: TrainingData, cfg: TrainConfig, device: str) -> float:
+    """Mean per-image Dice of ``method.predict`` against ``data.gt`` at training size.
+
+    Both empty counts as 1 (the convention of :mod:`fgi_core.evaluate`).
+    """
+    if data.gt is None:
+        raise ValueError("validation needs ground truth: load the validation split with ground_truth=True")
+    for net in method.networks.values():
+        net.eval()
+    scores = []
+    for start in range(0, len(data), cfg.batch_size):
+        index = torch.arange(start, min(start + cfg.batch_size, len(data)))
+        batch = data.batch(index, device)
+        with _autocast(device, cfg.amp):
+            pred = _foreground(method.predict(batch).float())
+        gt = batch["gt"].bool()
+        inter = (pred & gt).flatten(1).sum(1).float()
+        total = (pred.flatten(1).sum(1) + gt.flatten(1).sum(1)).float()
+        scores.append(torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total)).cpu())
+    for name in method.trainable:
+        method.networks[name].train()
+    return float(torch.cat(scores).mean())
+
+
+def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    floor = cfg.lr_min / cfg.lr
+
+    def factor(step: int) -> float:  # half-cosine from lr to lr_min over the run
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, cfg.iterations) / cfg.iterations))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _save(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def plot_curves(log_rows: list[dict], path: Path, title: str = "") -> None:
+    """Loss curves (left) and validation Dice (right) from ``log.csv`` rows."""
+    import matplotlib.pyplot as plt
+
+    from ..viz import save_figure
+
+    its = [r["iteration"] for r in log_rows]
+    loss_keys = [k for k in log_rows[0] if k not in ("iteration", "lr", "seconds", "val_dice")] if log_rows else []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for k in loss_keys:
+        axes[0].plot(its, [r[k] for r in log_rows], label=k, lw=1)
+    axes[0].set_xlabel("iteration")
+    axes[0].set_ylabel("loss")
+    axes[0].legend(fontsize=7)
+    val = [(r["iteration"], r["val_dice"]) for r in log_rows if r.get("val_dice") not in (None, "")]
+    if val:
+        axes[1].plot(*zip(*val), "o-", color="tab:green")
+    axes[1].set_xlabel("iteration")
+    axes[1].set_ylabel("validation Dice")
+    axes[1].set_ylim(0, 1)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def fit(
+    method: Method,
+    train: TrainingData,
+    val: TrainingData | None,
+    out_dir: str | Path,
+    cfg: TrainConfig,
+    resume: bool = False,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train ``method`` on ``train``, validate on ``val``, write to ``out_dir``.
+
+    Args:
+        method: the :class:`Method`.
+        train: training split (with what ``method.needs``).
+        val: validation split with ground truth (None: no validation; best = last).
+        out_dir: the stage folder.
+        cfg: :class:`TrainConfig`.
+        resume: continue from ``out_dir/checkpoints/last.pt`` when it exists.
+        stop_after: stop after this many iterations of *this call* (to test resume).
+
+    Returns:
+        the summary dict (also written to ``summary.json``).
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    for key in method.needs:
+        if train.batch(torch.arange(1)).get(key) is None:
+            raise ValueError(f"method {method.name!r} needs {key!r} but the training data has none loaded")
+    torch.manual_seed(cfg.seed)
+    for net in method.networks.values():
+        net.to(device)
+    for name, net in method.networks.items():
+        net.train(name in method.trainable)
+    params = [p for name in method.trainable for p in method.networks[name].parameters() if p.requires_grad]
+    opt = _optimizer(params, cfg)
+    sched = _schedule(opt, cfg)
+    sampler = BatchSampler(len(train), cfg.batch_size, cfg.seed)
+    aug = torch.Generator().manual_seed(cfg.seed + 1)  # flips (CPU draws)
+    noise = torch.Generator(device=device).manual_seed(cfg.seed + 2)  # DARM, CutMix, noise (on device)
+    start, best, best_it, rows = 0, -1.0, -1, []
+
+    last = ckpt_dir / "last.pt"
+    if resume and last.is_file():
+        state = torch.load(last, map_location=device, weights_only=False)
+        for name, net in method.networks.items():
+            net.load_state_dict(state["networks"][name])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        sampler.load_state_dict(state["sampler"])
+        aug.set_state(state["aug"])
+        noise.set_state(state["noise"].cpu() if device == "cpu" else state["noise"])
+        torch.set_rng_state(state["torch_rng"])
+        start, best, best_it, rows = state["iteration"], state["best"], state["best_iteration"], state["log"]
+
+    def checkpoint(iteration: int) -> None:
+        _save(last, {
+            "iteration": iteration, "networks": {n: m.state_dict() for n, m in method.networks.items()},
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "sampler": sampler.state_dict(),
+            "aug": aug.get_state(), "noise": noise.get_state(), "torch_rng": torch.get_rng_state(),
+            "best": best, "best_iteration": best_it, "log": rows, "method": method.config, "train_config": asdict(cfg),
+        })
+
+    end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
+    bar = tqdm(total=cfg.iterations, initial=start, desc=method.name, disable=not cfg.progress, unit="it")
+    t_start, sums, count = time.perf_counter(), {}, 0
+    for it in range(start, end):
+        batch = train.batch(sampler.next(), device)
+        if cfg.flips:
+            batch = flip_batch(batch, aug)
+        with _autocast(device, cfg.amp):
+            losses = method.loss(batch, it, noise)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        opt.step()
+        sched.step()
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach()) if torch.is_tensor(v) else sums.get(k, 0.0) + float(v)
+        count += 1
+        done = it + 1
+        validate = val is not None and (done % cfg.val_every == 0 or done == cfg.iterations)
+        if done % cfg.log_every == 0 or validate or done == end:
+            row = {"iteration": done, **{k: v / count for k, v in sums.items()}, "lr": sched.get_last_lr()[0],
+                   "seconds": time.perf_counter() - t_start, "val_dice": None}
+            sums, count = {}, 0
+            if validate:
+                row["val_dice"] = validation_dice(method, val, cfg, device)
+                if row["val_dice"] > best:
+                    best, best_it = row["val_dice"], done
+                    _save(ckpt_dir / "best.pt", {"iteration": done, "val_dice": best,
+                                                 "networks": {n: m.state_dict() for n, m in method.networks.items()}})
+                bar.set_postfix(val_dice=f"{row['val_dice']:.3f}", loss=f"{row['total']:.3f}")
+            rows.append(row)
+        if done % cfg.ckpt_every == 0 or done == end:
+            checkpoint(done)
+        bar.update()
+    bar.close()
+    if val is None and end == cfg.iterations:
+        _save(ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, "networks": {n: m.state_dict() for n, m in method.networks.items()}})
+
+    with atomic_path(out_dir / "log.csv") as tmp:
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+    if rows:
+        plot_curves(rows, out_dir / "curves.png", method.name)
+    timed = [r for r in rows if r["iteration"] > start]
+    summary = {
+        "method": method.name, "config": method.config, "train_config": asdict(cfg), "device": device,
+        "iterations_done": end, "complete": end == cfg.iterations,
+        "best_val_dice": best if best >= 0 else None, "best_iteration": best_it if best_it >= 0 else None,
+        "seconds": time.perf_counter() - t_start,
+        "seconds_per_iteration": (time.perf_counter() - t_start) / max(1, end - start),
+        "final_val_dice": next((r["val_dice"] for r in reversed(timed) if r.get("val_dice") is not None), None),
+    }
+    write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def load_networks(out_dir: str | Path, networks: dict[str, nn.Module], which: str = "best") -> dict:
+    """Load ``best`` or ``last`` weights of a stage folder into ``networks``; return the checkpoint."""
+    path = Path(out_dir) / "checkpoints" / f"{which}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: train this stage first")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    for name, net in networks.items():
+        if name in state["networks"]:
+            net.load_state_dict(state["networks"][name])
+    return state
+

@@ -1,0 +1,224 @@
+"""The training methods: FGI teacher (stage 1), FGI distillation (stage 2), and the baselines.
+
+Each builder returns a :class:`~fgi_core.train.engine.Method` for :func:`~fgi_core.train.engine.fit`.
+The loss of every method is written out here, term by term, as METHOD.md states it:
+
+* teacher:       L = L_teacher(M_hc)                       (pCE, or the authors' BCE)
+* distillation:  L = L_teacher + L_student(DARM(M_bc)) + w(t) lambda_CWC CWC + lambda_AFC w(t) AFC
+* unet_*:        cross-entropy on one mask (ground truth = upper bound; M_hc or M_bc = gaze baselines)
+* gazemedseg:    BCE per level (M_hc, M_bc) + 3 x cross-level consistency (METHOD.md 4c)
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+import torch
+
+from .. import losses as L
+from ..config import Profile, look_up_option
+from .engine import Method, TrainConfig
+
+__all__ = [
+    "FGIOptions",
+    "fgi_options",
+    "train_config",
+    "student_widths",
+    "build_teacher",
+    "build_student",
+    "teacher_method",
+    "distillation_method",
+    "baseline_method",
+    "BASELINES",
+]
+
+BASELINES = ("unet_full", "unet_m_hc", "unet_m_bc", "gazemedseg")
+
+
+@dataclass(frozen=True)
+class FGIOptions:
+    """Every option of METHOD.md sections 4 and 4b (defaults: the paper's text).
+
+    Attributes:
+        teacher_loss: ``pce`` (paper) or ``bce`` (authors' code).
+        student_loss: ``ce`` (paper) or ``bce`` (authors' code).
+        darm_source: ``predictions`` (teacher vs student, paper) or ``labels`` (M_hc vs M_bc, code).
+        darm_target: ``ignore`` (masked pixels leave the loss) or ``background`` (code).
+        darm_ratio: share of the disagreement set to mask (0.3).
+        teacher_mode: ``joint`` (both networks updated, CWC both ways) or ``frozen``.
+        teacher_init: ``stage1`` (start from notebook 03's teacher) or ``scratch`` (code).
+        use_darm, use_afc, use_cwc, fusion: switches for the ablations (fusion=False: no text).
+        cwc_both_ways: teacher <- student as well as student <- teacher (code: both).
+        perturb: CWC on inputs with uniform noise U(-0.2, 0.2) and CutMix (code: yes).
+        lambda_afc: 0.05 effective (README of the code says 0.1, the code halves it).
+        lambda_cwc: 1.0.
+        tau_pos, tau_neg: CWC thresholds 0.8, 0.2.
+        rampup_length: T of w(t) = exp(-5 (1 - min(t, T)/T)^2).
+    """
+
+    teacher_loss: str = "pce"
+    student_loss: str = "ce"
+    darm_source: str = "predictions"
+    darm_target: str = "ignore"
+    darm_ratio: float = 0.3
+    teacher_mode: str = "joint"
+    teacher_init: str = "stage1"
+    use_darm: bool = True
+    use_afc: bool = True
+    use_cwc: bool = True
+    fusion: bool = True
+    cwc_both_ways: bool = True
+    perturb: bool = True
+    lambda_afc: float = 0.05
+    lambda_cwc: float = 1.0
+    tau_pos: float = 0.8
+    tau_neg: float = 0.2
+    rampup_length: int = 4000
+
+    def __post_init__(self) -> None:
+        look_up_option(self.teacher_loss, ("pce", "bce"), "teacher_loss")
+        look_up_option(self.student_loss, ("ce", "bce"), "student_loss")
+        look_up_option(self.darm_source, ("predictions", "labels"), "darm_source")
+        look_up_option(self.darm_target, ("ignore", "background"), "darm_target")
+        look_up_option(self.teacher_mode, ("joint", "frozen"), "teacher_mode")
+        look_up_option(self.teacher_init, ("stage1", "scratch"), "teacher_init")
+        if self.student_loss == "bce" and self.darm_target == "ignore" and self.use_darm:
+            raise ValueError("student_loss='bce' has no ignore mask: use darm_target='background' with it (as the authors' code)")
+
+
+def fgi_options(profile: Profile, **overrides: Any) -> FGIOptions:
+    """The profile's FGI options with ``overrides`` (unknown names answer with the allowed ones)."""
+    names = {f.name for f in fields(FGIOptions)}
+    for key in overrides:
+        look_up_option(key, names, "FGI option")
+    return FGIOptions(**{**dict(profile.fgi), "rampup_length": profile.rampup_length, **overrides})
+
+
+def train_config(profile: Profile, stage: str, **overrides: Any) -> TrainConfig:
+    """TrainConfig of ``stage`` (``teacher`` or anything trained for ``iterations_distill``)."""
+    iterations = profile.iterations_teacher if stage == "teacher" else profile.iterations_distill
+    cfg = TrainConfig(
+        iterations=iterations, batch_size=profile.batch_size, optimizer=profile.optimizer, lr=profile.lr,
+        lr_min=profile.lr_min, weight_decay=profile.weight_decay, val_every=profile.val_every,
+        ckpt_every=profile.ckpt_every, amp=profile.amp,
+    )
+    return replace(cfg, **overrides) if overrides else cfg
+
+
+def student_widths(teacher_widths: tuple[int, ...]) -> tuple[int, ...]:
+    """The student's widths: half the teacher's (METHOD.md section 3)."""
+    return tuple(max(4, w // 2) for w in teacher_widths)
+
+
+def build_teacher(profile: Profile, in_channels: int, text_dim: int, fusion: bool = True) -> torch.nn.Module:
+    from ..models import create_model
+
+    return create_model("teacher", in_channels=in_channels, text_dim=text_dim, widths=profile.teacher_widths, fusion=fusion)
+
+
+def build_student(profile: Profile, in_channels: int) -> torch.nn.Module:
+    from ..models import create_model
+
+    return create_model("student", in_channels=in_channels, widths=student_widths(profile.teacher_widths),
+                        teacher_widths=profile.teacher_widths)
+
+
+def _teacher_loss(opts: FGIOptions, logits: torch.Tensor, batch: dict) -> torch.Tensor:
+    if opts.teacher_loss == "pce":
+        return L.pce_loss(logits, batch["m_hc"], batch["m_bc"])
+    return L.bce_loss(logits, batch["m_hc"])
+
+
+def teacher_method(teacher: torch.nn.Module, opts: FGIOptions) -> Method:
+    """Stage 1: the text-fused teacher alone, supervised by M_hc."""
+
+    def forward(batch: dict) -> dict:
+        return teacher(batch["image"], batch["text"], batch["text_mask"])
+
+    def loss(batch: dict, iteration: int, generator: torch.Generator) -> dict:
+        value = _teacher_loss(opts, forward(batch)["logits"], batch)
+        return {"total": value, "teacher": value}
+
+    return Method("teacher", {"teacher": teacher}, ["teacher"], loss, lambda b: forward(b)["logits"],
+                  needs=("image", "m_hc", "m_bc", "text", "text_mask"), config=asdict(opts))
+
+
+def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts: FGIOptions) -> Method:
+    """Stage 2: teacher -> student with DARM, AFC and CWC (METHOD.md section 4)."""
+    joint = opts.teacher_mode == "joint"
+
+    def loss(batch: dict, iteration: int, generator: torch.Generator) -> dict:
+        image, text, text_mask = batch["image"], batch["text"], batch["text_mask"]
+        if joint:
+            t_out = teacher(image, text, text_mask)
+        else:
+            with torch.no_grad():
+                t_out = teacher(image, text, text_mask)
+        need_clean_student = (opts.use_darm and opts.darm_source == "predictions") or (opts.use_cwc and opts.cwc_both_ways and joint)
+        s_clean = None
+        if need_clean_student:
+            with torch.no_grad():
+                s_clean = student(image)["logits"]
+        labels, ignore, x_student = batch["m_bc"], None, image
+        if opts.use_darm:
+            if opts.darm_source == "predictions":
+                u = L.disagreement(t_out["logits"].detach(), s_clean)
+            else:
+                u = L.label_disagreement(batch["m_hc"], batch["m_bc"])
+            x_student, labels, block = L.darm(image, batch["m_bc"], u, ratio=opts.darm_ratio, generator=generator, target=opts.darm_target)
+            ignore = block if opts.darm_target == "ignore" else None
+        s_out = student(x_student)
+        parts: dict[str, torch.Tensor] = {}
+        if joint:
+            parts["teacher"] = _teacher_loss(opts, t_out["logits"], batch)
+        if opts.student_loss == "ce":
+            parts["student"] = L.ce_loss(s_out["logits"], labels, ignore=ignore)
+        else:
+            parts["student"] = L.bce_loss(s_out["logits"], labels)
+        w = L.rampup(iteration, opts.rampup_length)
+        total = sum(parts.values())
+        if opts.use_cwc:
+            if opts.perturb:
+                targets = t_out["logits"].detach() if s_clean is None else torch.cat([t_out["logits"].detach(), s_clean], 1)
+                mixed, mixed_targets, _ = L.cutmix(L.uniform_noise(image, generator=generator), targets, generator=generator)
+                cwc = L.cwc_loss(student(mixed)["logits"], mixed_targets[:, :2], opts.tau_pos, opts.tau_neg)
+                if opts.cwc_both_ways and joint:
+                    cwc = cwc + L.cwc_loss(teacher(mixed, text, text_mask)["logits"], mixed_targets[:, 2:], opts.tau_pos, opts.tau_neg)
+            else:
+                cwc = L.cwc_loss(s_out["logits"], t_out["logits"], opts.tau_pos, opts.tau_neg)
+                if opts.cwc_both_ways and joint:
+                    cwc = cwc + L.cwc_loss(t_out["logits"], s_out["logits"], opts.tau_pos, opts.tau_neg)
+            parts["cwc"] = cwc
+            total = total + w * opts.lambda_cwc * cwc
+        if opts.use_afc:
+            parts["afc"] = L.afc_loss(t_out["features"], s_out["features"])
+            total = total + opts.lambda_afc * w * parts["afc"]
+        return {"total": total, **parts, "rampup": torch.tensor(w)}
+
+    return Method("student", {"teacher": teacher, "student": student}, ["teacher", "student"] if joint else ["student"],
+                  loss, lambda b: student(b["image"])["logits"], needs=("image", "m_hc", "m_bc", "text", "text_mask"),
+                  config=asdict(opts))
+
+
+def baseline_method(kind: str, network: torch.nn.Module, consistency_weight: float = 3.0) -> Method:
+    """A baseline: ``unet_full`` (ground truth; the upper bound), ``unet_m_hc``, ``unet_m_bc``,
+    or ``gazemedseg`` (two levels on M_hc and M_bc with cross-level consistency, weight 3)."""
+    look_up_option(kind, BASELINES, "baseline")
+    if kind == "gazemedseg":
+        def loss(batch: dict, iteration: int, generator: torch.Generator) -> dict:
+            out = network(batch["image"])
+            hc = L.bce_loss(out["logits"][0], batch["m_hc"])
+            bc = L.bce_loss(out["logits"][1], batch["m_bc"])
+            consistency = network.consistency_loss(out)
+            return {"total": hc + bc + consistency_weight * consistency, "m_hc": hc, "m_bc": bc, "consistency": consistency}
+
+        return Method(kind, {"network": network}, ["network"], loss, lambda b: network(b["image"])["prediction"],
+                      needs=("image", "m_hc", "m_bc"), config={"consistency_weight": consistency_weight})
+    target = {"unet_full": "gt", "unet_m_hc": "m_hc", "unet_m_bc": "m_bc"}[kind]
+
+    def loss(batch: dict, iteration: int, generator: torch.Generator) -> dict:
+        value = L.ce_loss(network(batch["image"])["logits"], batch[target])
+        return {"total": value, "ce": value}
+
+    return Method(kind, {"network": network}, ["network"], loss, lambda b: network(b["image"])["logits"],
+                  needs=("image", target), config={"target": target})
