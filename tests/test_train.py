@@ -1,5 +1,4 @@
 """Training data, the loop (resume ends at the same weights), and each method on tiny inputs."""
-import json
 
 import numpy as np
 import pytest

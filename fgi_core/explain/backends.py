@@ -51,9 +51,8 @@ import hashlib
 import json
 import logging
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -61,6 +60,7 @@ from fgi_core.config import look_up_option, resolve_device
 
 from . import schema
 from .records import ExplainItem, Explanation
+from .hub import looks_like_path, quiet_loading
 
 __all__ = [
     "Explainer",
@@ -146,30 +146,6 @@ _HOW_TO_GET_VLM = (
     "model='/path/to/folder'. Without any VLM, use create_explainer('describer') (offline "
     "stand-in) or import descriptions made elsewhere with create_explainer('jsonl', path=...)."
 )
-
-
-@contextmanager
-def _quiet_loading(progress: bool) -> Iterator[None]:
-    """Hide transformers v5's per-load "Loading weights" progress bar unless asked for."""
-    from transformers.utils import logging as hf_logging
-
-    was_on = hf_logging.is_progress_bar_enabled()
-    if was_on and not progress:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_on and not progress:
-            hf_logging.enable_progress_bar()
-
-
-def _looks_like_path(name: str) -> bool:
-    """A local path rather than a hub id (``name`` or ``org/name``)?"""
-    if os.path.exists(name):
-        return True
-    if name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or (len(name) > 1 and name[1] == ":"):
-        return True
-    return name.count("/") > 1 or "\\" in name
 
 
 def _torch_dtype(dtype: Any, device: str):
@@ -260,7 +236,7 @@ class TransformersExplainer(Explainer):
         self.max_image_side = None if max_image_side is None else int(max_image_side)
 
         path = self.model
-        is_local = _looks_like_path(path)
+        is_local = looks_like_path(path)
         if is_local:
             folder = Path(path).expanduser()
             if not (folder / "config.json").is_file():
@@ -275,7 +251,7 @@ class TransformersExplainer(Explainer):
         if local_files_only is not None or is_local:
             kw["local_files_only"] = True if local_files_only is None else bool(local_files_only)
         try:
-            with _quiet_loading(progress):
+            with quiet_loading(progress):
                 self.processor = AutoProcessor.from_pretrained(path, **kw)
                 self.vlm = AutoModelForImageTextToText.from_pretrained(path, dtype=self.torch_dtype, **kw)
         except OSError as err:

@@ -47,14 +47,15 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from fgi_core.config import resolve_device
+
+from .hub import looks_like_path, quiet_loading
 
 __all__ = [
     "EncodedText",
@@ -138,30 +139,6 @@ def pool(encoded: EncodedText | Sequence[EncodedText], kind: str = "mean") -> np
     return np.stack([pool(e, kind) for e in items])
 
 
-@contextmanager
-def _quiet_loading(progress: bool) -> Iterator[None]:
-    """Hide transformers v5's per-load "Loading weights" progress bar unless asked for."""
-    from transformers.utils import logging as hf_logging
-
-    was_on = hf_logging.is_progress_bar_enabled()
-    if was_on and not progress:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_on and not progress:
-            hf_logging.enable_progress_bar()
-
-
-def _looks_like_path(name: str) -> bool:
-    """A local path rather than a hub id (``name`` or ``org/name``)?"""
-    if os.path.exists(name):
-        return True
-    if name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or (len(name) > 1 and name[1] == ":"):
-        return True
-    return name.count("/") > 1 or "\\" in name
-
-
 class TextEncoder:
     """A frozen Hugging Face encoder-only model with its fast tokenizer.
 
@@ -211,7 +188,7 @@ class TextEncoder:
         self.device = resolve_device(device)
         dtype = torch.float32 if dtype is None else dtype
 
-        is_local = _looks_like_path(path)
+        is_local = looks_like_path(path)
         if is_local:
             folder = Path(path).expanduser()
             if not folder.is_dir():
@@ -228,7 +205,7 @@ class TextEncoder:
             kw["local_files_only"] = True if local_files_only is None else bool(local_files_only)
 
         try:
-            with _quiet_loading(progress):
+            with quiet_loading(progress):
                 self.tokenizer = AutoTokenizer.from_pretrained(path, **kw)
                 self.model = AutoModel.from_pretrained(path, dtype=dtype, **kw)
         except OSError as err:
@@ -404,7 +381,7 @@ def create_text_encoder(name: str = DEFAULT_ENCODER, **kwargs: Any) -> TextEncod
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"encoder name must be a str or path, got {type(name).__name__}")
     name = os.fspath(name)
-    source = ENCODERS.get(name, ENCODERS.get(name.lower(), name) if not _looks_like_path(name) else name)
+    source = ENCODERS.get(name, ENCODERS.get(name.lower(), name) if not looks_like_path(name) else name)
     if source.startswith("package:"):
         path = _package_model_path(source.split(":", 1)[1])
     else:

@@ -6,7 +6,6 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .heatmap import canvas_indices
 
 __all__ = ["fraction_inside", "summarise_gaze", "compare_gaze_statistics"]
 
