@@ -242,7 +242,16 @@ def fit(
         torch.set_rng_state(state["torch_rng"])
         start, best, best_it, rows = state["iteration"], state["best"], state["best_iteration"], state["log"]
 
+    def write_log() -> None:
+        with atomic_path(out_dir / "log.csv") as tmp:
+            keys = list(dict.fromkeys(k for r in rows for k in r))
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(rows)
+
     def checkpoint(iteration: int) -> None:
+        write_log()  # readable while training runs, and never ahead of the checkpoint
         _save(last, {
             "iteration": iteration, "networks": {n: m.state_dict() for n, m in method.networks.items()},
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "sampler": sampler.state_dict(),
@@ -287,12 +296,7 @@ def fit(
     if val is None and end == cfg.iterations:
         _save(ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, "networks": {n: m.state_dict() for n, m in method.networks.items()}})
 
-    with atomic_path(out_dir / "log.csv") as tmp:
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(rows)
+    write_log()
     if rows:
         plot_curves(rows, out_dir / "curves.png", method.name)
     timed = [r for r in rows if r["iteration"] > start]
