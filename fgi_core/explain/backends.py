@@ -60,7 +60,7 @@ from fgi_core.config import look_up_option, resolve_device
 
 from . import schema
 from .records import ExplainItem, Explanation
-from .hub import looks_like_path, quiet_loading
+from .hub import local_only_kwargs, looks_like_path, quiet_loading
 
 __all__ = [
     "Explainer",
@@ -247,9 +247,7 @@ class TransformersExplainer(Explainer):
                 )
             path = str(folder.resolve())
         self.path = path
-        kw: dict[str, Any] = {}
-        if local_files_only is not None or is_local:
-            kw["local_files_only"] = True if local_files_only is None else bool(local_files_only)
+        kw = local_only_kwargs(is_local, local_files_only)
         try:
             with quiet_loading(progress):
                 self.processor = AutoProcessor.from_pretrained(path, **kw)

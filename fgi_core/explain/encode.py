@@ -55,7 +55,7 @@ import numpy as np
 
 from fgi_core.config import resolve_device
 
-from .hub import looks_like_path, quiet_loading
+from .hub import local_only_kwargs, looks_like_path, quiet_loading
 
 __all__ = [
     "EncodedText",
@@ -200,9 +200,7 @@ class TextEncoder:
                 )
             path = str(folder.resolve())
         self.path = path
-        kw: dict[str, Any] = {}
-        if local_files_only is not None or is_local:
-            kw["local_files_only"] = True if local_files_only is None else bool(local_files_only)
+        kw = local_only_kwargs(is_local, local_files_only)
 
         try:
             with quiet_loading(progress):

@@ -5,7 +5,7 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["quiet_loading", "looks_like_path"]
+__all__ = ["quiet_loading", "looks_like_path", "local_only_kwargs"]
 
 
 @contextmanager
@@ -30,3 +30,10 @@ def looks_like_path(name: str) -> bool:
     if name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or (len(name) > 1 and name[1] == ":"):
         return True
     return name.count("/") > 1 or "\\" in name
+
+
+def local_only_kwargs(is_local: bool, local_files_only: bool | None) -> dict:
+    """``from_pretrained`` keywords: a local folder (or an explicit request) never touches the hub."""
+    if local_files_only is None and not is_local:
+        return {}
+    return {"local_files_only": True if local_files_only is None else bool(local_files_only)}

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..config import DatasetPreset
 from ..evaluate import overlap_scores
-from ..io import read_json, read_png, write_json, write_png
+from ..io import atomic_path, read_json, read_png, write_json, write_png
 from .fixations import image_size_for, points_for, read_fixations
 from .heatmap import heatmap
 from .masks import pseudo_masks
@@ -259,8 +259,8 @@ def run_gaze_stage(
     quality.index.name = "id"
     summary: dict[str, Any] = {"images": len(ids), "images_scored": len(scored), "refine_method": method, "simulated": params["simulated"]}
     if len(quality):
-        quality.to_csv(gaze_dir / "quality.csv.tmp")
-        Path(gaze_dir / "quality.csv.tmp").replace(gaze_dir / "quality.csv")
+        with atomic_path(gaze_dir / "quality.csv") as tmp:
+            quality.to_csv(tmp)
         summary["mean"] = quality.mean().to_dict()
         summary["std"] = quality.std(ddof=0).to_dict()
     write_json(gaze_dir / "quality.json", summary)
