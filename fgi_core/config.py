@@ -176,9 +176,11 @@ PROFILES: dict[str, Profile] = {
         lr=1e-2, val_every=20, ckpt_every=20, amp="off", rampup_length=20, fgi=PAPER_TEXT_OPTIONS,
     ),
     "cpu": Profile(
+        # Sized for about an hour of training on 2 CPU cores (benchmarks/results/train.json): the
+        # teacher at half the paper's width, 128 px, 2,000 + 2,000 iterations (~23 epochs each).
         "cpu", n_images=200, synthetic_size=(256, 320), image_size=128, max_images=None, workers=2,
-        teacher_widths=(32, 64, 128, 256, 512, 32), iterations_teacher=3000, iterations_distill=3000, batch_size=8,
-        lr=1e-3, val_every=250, ckpt_every=250, amp="bf16", rampup_length=800, fgi=PAPER_TEXT_OPTIONS,
+        teacher_widths=(16, 32, 64, 128, 256, 16), iterations_teacher=2000, iterations_distill=2000, batch_size=8,
+        lr=1e-3, val_every=200, ckpt_every=200, amp="bf16", rampup_length=800, fgi=PAPER_TEXT_OPTIONS,
     ),
     "paper": Profile(  # METHOD.md section 5, exactly
         "paper", n_images=1000, synthetic_size=(384, 448), image_size=224, max_images=None, workers=8,

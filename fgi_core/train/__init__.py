@@ -7,6 +7,7 @@
 from .data import BatchSampler, TrainingData, flip_batch, load_training_data
 from .engine import Method, TrainConfig, fit, load_networks, plot_curves, validation_dice
 from .methods import (
+    BASELINE_KEYS,
     BASELINES,
     FGIOptions,
     baseline_method,
@@ -16,10 +17,13 @@ from .methods import (
     fgi_options,
     student_widths,
     teacher_method,
+    train_baseline,
     train_config,
 )
 
 __all__ = [
+    "BASELINE_KEYS",
+    "train_baseline",
     "BatchSampler",
     "TrainingData",
     "flip_batch",

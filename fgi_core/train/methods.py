@@ -30,6 +30,8 @@ __all__ = [
     "distillation_method",
     "baseline_method",
     "BASELINES",
+    "BASELINE_KEYS",
+    "train_baseline",
 ]
 
 BASELINES = ("unet_full", "unet_m_hc", "unet_m_bc", "gazemedseg")
@@ -222,3 +224,29 @@ def baseline_method(kind: str, network: torch.nn.Module, consistency_weight: flo
 
     return Method(kind, {"network": network}, ["network"], loss, lambda b: network(b["image"])["logits"],
                   needs=("image", target), config={"target": target})
+
+
+#: The baselines' short names (folders under ``<run>/baselines/``, keys of the results table).
+BASELINE_KEYS = {"full": "unet_full", "m_hc": "unet_m_hc", "m_bc": "unet_m_bc", "gazemedseg": "gazemedseg"}
+
+
+def train_baseline(key: str, profile: Profile, train, val, out_dir, seed: int = 0, device: str = "auto",
+                   resume: bool = True, progress: bool = True, **config_overrides: Any) -> dict:
+    """Train one baseline (``full``, ``m_hc``, ``m_bc`` or ``gazemedseg``) into ``out_dir``.
+
+    Every baseline is the image-only network of the FGI student (the student's widths, half the
+    teacher's), trained for the profile's ``iterations_distill`` with the same optimiser, batch
+    and seed as the student: the same budget and data, only the supervision differs.
+
+    Returns:
+        the training summary of :func:`fgi_core.train.fit`.
+    """
+    from ..models import create_model
+    from .engine import fit
+
+    kind = BASELINE_KEYS[look_up_option(key, BASELINE_KEYS, "baseline")]
+    torch.manual_seed(seed)
+    in_channels = int(train.images.shape[1])
+    net = create_model("gazemedseg" if kind == "gazemedseg" else "unet", in_channels=in_channels, widths=student_widths(profile.teacher_widths))
+    cfg = train_config(profile, "baseline", seed=seed, device=device, progress=progress, **config_overrides)
+    return fit(baseline_method(kind, net), train, val, out_dir, cfg, resume=resume)

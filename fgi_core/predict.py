@@ -1,0 +1,292 @@
+"""Trained networks back from a run folder, applied to images at their original size.
+
+A stage folder written by :func:`fgi_core.train.fit` holds ``checkpoints/best.pt`` (and
+``last.pt``) with the state dicts of its networks: ``teacher`` (stage 1), ``teacher`` and
+``student`` (stage 2), or ``network`` (a baseline). :func:`load_predictor` rebuilds the network
+from the shapes in its state dict (widths, text width, fusion on or off, one or two levels), so
+any checkpoint this project wrote can be loaded without remembering how it was configured; only
+the input side comes from the run's ``config.json`` (or the ``image_size`` argument).
+
+Example:
+    >>> predictor = load_predictor("runs/kvasir/cpu-seed0", network="student")   # doctest: +SKIP
+    >>> prob = predictor.probability(image_uint8)        # float32 H x W in [0, 1], original size
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from .config import get_profile, look_up_option, resolve_device
+from .evaluate import resize_probability
+
+__all__ = ["Predictor", "load_predictor", "predict_folder", "network_from_state", "widths_from_state", "find_checkpoint", "NETWORKS"]
+
+#: What ``network=`` may name: the FGI networks, or ``network`` for a baseline's single model.
+NETWORKS = ("student", "teacher", "network")
+
+
+def widths_from_state(state: dict[str, torch.Tensor], prefix: str = "backbone.") -> tuple[int, ...]:
+    """The six BasicUNet widths of a backbone, read off its convolution shapes."""
+    try:
+        return (
+            int(state[f"{prefix}conv_0.conv_0.conv.weight"].shape[0]),
+            *(int(state[f"{prefix}down_{k}.convs.conv_0.conv.weight"].shape[0]) for k in range(1, 5)),
+            int(state[f"{prefix}upcat_1.convs.conv_0.conv.weight"].shape[0]),
+        )
+    except KeyError as err:
+        raise ValueError(f"not a BasicUNet backbone state dict: key {err} is missing (prefix {prefix!r})") from None
+
+
+def network_from_state(name: str, state: dict[str, torch.Tensor]) -> tuple[str, nn.Module]:
+    """Rebuild the module a checkpoint's ``name`` entry was saved from (weights not loaded).
+
+    Returns:
+        (kind, module) with kind in ``student``, ``teacher``, ``unet``, ``gazemedseg``.
+    """
+    from .models import create_model
+
+    if any(k.startswith("levels.") for k in state):
+        levels = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("levels."))
+        widths = widths_from_state(state, "levels.0.backbone.")
+        in_ch = int(state["levels.0.backbone.conv_0.conv_0.conv.weight"].shape[1])
+        return "gazemedseg", create_model("gazemedseg", in_channels=in_ch, widths=widths, levels=levels)
+    widths = widths_from_state(state)
+    in_ch = int(state["backbone.conv_0.conv_0.conv.weight"].shape[1])
+    if "adapter.0.0.weight" in state:
+        adapted = [int(state[f"adapter.{s}.0.weight"].shape[0]) for s in range(4)]
+        teacher_widths = (2 * widths[0], *adapted, 2 * widths[5])
+        return "student", create_model("student", in_channels=in_ch, widths=widths, teacher_widths=teacher_widths)
+    if "projection.0.0.weight" in state:
+        fusion = "fusion.0.text_proj.weight" in state
+        text_dim = int(state["fusion.0.text_proj.weight"].shape[1]) if fusion else 384
+        return "teacher", create_model("teacher", in_channels=in_ch, widths=widths, text_dim=text_dim, fusion=fusion)
+    return "unet", create_model("unet", in_channels=in_ch, widths=widths)
+
+
+def find_checkpoint(path: str | Path, network: str = "student", which: str = "best") -> Path:
+    """The checkpoint file meant by ``path``: a ``.pt`` file, a stage folder, or a run folder.
+
+    In a run folder the student and "the FGI teacher" (after stage 2) come from ``student/``;
+    ``network="teacher"`` falls back to ``teacher/`` (stage 1) when stage 2 has not run.
+    """
+    path = Path(path)
+    look_up_option(which, ("best", "last"), "checkpoint")
+    if path.is_file():
+        return path
+    candidates = [path / "checkpoints" / f"{which}.pt"]
+    if network in ("student", "teacher"):
+        candidates.append(path / "student" / "checkpoints" / f"{which}.pt")
+    if network == "teacher":
+        candidates.append(path / "teacher" / "checkpoints" / f"{which}.pt")
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(f"no {which}.pt for network {network!r} under {path}; looked for: " + ", ".join(map(str, candidates)))
+
+
+def _run_folder_of(checkpoint: Path) -> Path | None:
+    for parent in checkpoint.parents:
+        if (parent / "config.json").is_file():
+            return parent
+    return None
+
+
+def _image_size_from_run(run_dir: Path | None) -> int | None:
+    if run_dir is None:
+        return None
+    config = json.loads((run_dir / "config.json").read_text())
+    for entry in config.values():
+        if isinstance(entry, dict) and entry.get("profile"):
+            return get_profile(entry["profile"]).image_size
+    return None
+
+
+@dataclass
+class Predictor:
+    """A trained network and what it needs to turn an image into a probability map.
+
+    Attributes:
+        network: the module, in eval mode on ``device``.
+        kind: ``student``, ``teacher``, ``unet`` or ``gazemedseg``.
+        image_size: the square side it was trained at; inputs are resized to it.
+        channels: 3 (RGB, ImageNet normalisation) or 1 (per-image z-score).
+        checkpoint: where the weights came from.
+        text: for a teacher with fusion, ``{image id: L x D token embeddings}`` (else None).
+    """
+
+    network: nn.Module
+    kind: str
+    image_size: int
+    channels: int
+    device: str
+    checkpoint: Path
+    text: dict[str, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def needs_text(self) -> bool:
+        return self.kind == "teacher" and getattr(self.network, "use_fusion", False)
+
+    def _inputs(self, images: Sequence[np.ndarray], ids: Sequence[str] | None) -> dict[str, torch.Tensor]:
+        from .train.data import _normalise
+
+        x = np.stack([_normalise(cv2.resize(im, (self.image_size, self.image_size), interpolation=cv2.INTER_AREA), self.channels) for im in images])
+        batch = {"image": torch.from_numpy(x).to(self.device)}
+        if self.needs_text:
+            if ids is None or self.text is None:
+                raise ValueError("this teacher reads text: pass the images' ids, and load it from a run folder with explain/ outputs")
+            missing = [i for i in ids if i not in self.text]
+            if missing:
+                raise KeyError(f"no text embedding for {missing[:5]} in the run's explain/ outputs")
+            length = max(self.text[i].shape[0] for i in ids)
+            dim = next(iter(self.text.values())).shape[1]
+            tokens = np.zeros((len(ids), max(length, 1), dim), np.float32)
+            mask = np.zeros((len(ids), max(length, 1)), bool)
+            for k, i in enumerate(ids):
+                n = self.text[i].shape[0]
+                tokens[k, :n], mask[k, :n] = self.text[i], True
+            mask[:, 0] |= ~mask.any(axis=1)
+            batch["text"], batch["text_mask"] = torch.from_numpy(tokens).to(self.device), torch.from_numpy(mask).to(self.device)
+        return batch
+
+    @torch.no_grad()
+    def probabilities(self, images: Sequence[np.ndarray], ids: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Lesion probability of each image (uint8 H x W x 3, or H x W for MRI) at its own size.
+
+        Returns:
+            float32 H x W arrays in [0, 1], one per image, each at that image's original size.
+        """
+        if not len(images):
+            return []
+        batch = self._inputs(images, ids)
+        if self.kind == "teacher":
+            out = self.network(batch["image"], batch.get("text"), batch.get("text_mask"))
+        else:
+            out = self.network(batch["image"])
+        if self.kind == "gazemedseg":
+            prob = out["prediction"].float()
+            prob = torch.softmax(prob, 1)[:, 1] if prob.dim() == 4 and prob.shape[1] == 2 else prob.reshape(prob.shape[0], *prob.shape[-2:])
+        else:
+            prob = torch.softmax(out["logits"].float(), 1)[:, 1]
+        prob = prob.cpu().numpy()
+        return [resize_probability(p, im.shape[:2]) for p, im in zip(prob, images)]
+
+    def probability(self, image: np.ndarray, image_id: str | None = None) -> np.ndarray:
+        """One image's lesion probability at its original size (float32 H x W)."""
+        return self.probabilities([image], None if image_id is None else [image_id])[0]
+
+    def iter_probabilities(self, dataset, ids: Iterable[str], batch_size: int = 8):
+        """Yield ``(id, probability)`` over ``ids`` of a dataset, ``batch_size`` images at a time."""
+        ids = list(ids)
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start : start + batch_size]
+            for i, p in zip(chunk, self.probabilities([dataset.image(i) for i in chunk], chunk)):
+                yield i, p
+
+
+def load_predictor(
+    path: str | Path,
+    network: str = "student",
+    which: str = "best",
+    device: str = "auto",
+    image_size: int | None = None,
+    run_dir: str | Path | None = None,
+) -> Predictor:
+    """A :class:`Predictor` from a run folder, a stage folder or a checkpoint file.
+
+    Args:
+        path: ``runs/<dataset>/<run>`` (student / FGI teacher), a stage folder such as
+            ``runs/.../teacher`` or ``.../baselines/unet_m_bc``, or a ``.pt`` file.
+        network: ``student``, ``teacher`` or ``network`` (a baseline's model).
+        which: ``best`` (by validation Dice) or ``last``.
+        image_size: training side; default: the profile recorded in the run's ``config.json``.
+        run_dir: the run folder (for the image size and, for a teacher, its text embeddings);
+            default: the nearest parent of the checkpoint with a ``config.json``.
+
+    Raises:
+        FileNotFoundError: no checkpoint there (the message lists where it looked).
+        KeyError: the checkpoint has no such network (the message lists those it has).
+        ValueError: the image size cannot be found.
+    """
+    look_up_option(network, NETWORKS, "network")
+    ckpt = find_checkpoint(path, network, which)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    nets = state["networks"]
+    if network not in nets:
+        raise KeyError(f"{ckpt} holds {sorted(nets)}, not {network!r}")
+    kind, module = network_from_state(network, nets[network])
+    module.load_state_dict(nets[network])
+    run = Path(run_dir) if run_dir is not None else _run_folder_of(ckpt)
+    size = image_size or _image_size_from_run(run)
+    if size is None:
+        raise ValueError(f"image size unknown for {ckpt}: pass image_size= (no run config.json above it)")
+    dev = resolve_device(device)
+    text = None
+    if kind == "teacher" and getattr(module, "use_fusion", False) and run is not None and (run / "explain").is_dir():
+        from .explain import load_text_embeddings
+
+        text, _ = load_text_embeddings(run)
+    channels = int(module.in_channels) if hasattr(module, "in_channels") else int(nets[network][next(k for k in nets[network] if k.endswith("conv_0.conv_0.conv.weight"))].shape[1])
+    return Predictor(module.to(dev).eval(), kind, int(size), channels, dev, ckpt, text)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def predict_folder(predictor: Predictor, images_dir: str | Path, out_dir: str | Path, threshold: float = 0.5,
+                   overlays: bool = True, progress: bool = True) -> list[dict]:
+    """Segment every image in ``images_dir`` (new, unlabelled images: no gaze, no text).
+
+    Writes ``out_dir/masks/<name>.png`` (0 / 255, the image's size), and with ``overlays``
+    ``out_dir/overlays/<name>.png`` (the image with the predicted outline and a tint), plus
+    ``out_dir/predictions.csv`` (name, size, predicted area share, mean probability inside).
+
+    Raises:
+        FileNotFoundError: the folder does not exist or holds no images.
+        ValueError: the predictor is a teacher that needs text (use the student).
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from .data.base import to_rgb_uint8
+    from .io import atomic_path, write_png
+
+    if predictor.needs_text:
+        raise ValueError("this teacher needs each image's text explanation; new images have none: predict with the student")
+    images_dir, out_dir = Path(images_dir), Path(out_dir)
+    if not images_dir.is_dir():
+        raise FileNotFoundError(f"no folder {images_dir}")
+    files = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
+    rows = []
+    for path in tqdm(files, desc="predict", disable=not progress):
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise ValueError(f"cannot read image {path}")
+        if image.ndim == 3:
+            image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+        if predictor.channels == 3 and image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        prob = predictor.probability(image)
+        mask = prob >= threshold
+        write_png(out_dir / "masks" / f"{path.stem}.png", mask.astype(np.uint8) * 255)
+        if overlays:
+            rgb = to_rgb_uint8(image).copy()
+            tint = rgb.astype(np.float32)
+            tint[mask] = 0.6 * tint[mask] + 0.4 * np.array([255, 60, 60], np.float32)
+            view = tint.astype(np.uint8)
+            contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(view, contours, -1, (255, 255, 0), max(1, round(min(mask.shape) / 200)))
+            write_png(out_dir / "overlays" / f"{path.stem}.png", view)
+        rows.append({"image": path.name, "height": mask.shape[0], "width": mask.shape[1], "area": float(mask.mean()),
+                     "mean_probability_inside": float(prob[mask].mean()) if mask.any() else float("nan")})
+    with atomic_path(out_dir / "predictions.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    return rows
