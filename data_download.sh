@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# data_download.sh: fetch the public datasets that FGI uses and verify every file by sha256.
+# data_download.sh: fetch the public datasets that FGI uses, verify every file by sha256, and
+# prepare them into the layouts the readers expect.
 #
-#   ./data_download.sh                       # everything that can be automated, into ./data
+#   ./data_download.sh                       # everything, into ./data
 #   ./data_download.sh --only gazemedseg     # just the GazeMedSeg gaze CSVs
 #   ./data_download.sh --dry-run             # show what would be fetched, and where
 #   ./data_download.sh --help
 #
-# Needs only bash, coreutils (sha256sum; `shasum -a 256` also works), awk, curl and unzip.
+# Needs bash, coreutils (sha256sum; `shasum -a 256` also works), awk, curl and unzip; and, to
+# prepare ISIC and NCI-ISBI, the project's Python (fgi_core with pydicom and pynrrd).
 # Run it with bash (also bash 3.2 on macOS); see usage() below for all options and variables.
 set -euo pipefail
 
@@ -19,17 +21,32 @@ KVASIR_URL="https://datasets.simula.no/downloads/kvasir-seg.zip"
 GAZE_COMMIT="cf3aa2aa924d47b62135ed338bc3768d4c1ee344"
 GAZE_BASE_URL="https://raw.githubusercontent.com/med-air/GazeMedSeg/$GAZE_COMMIT/GazeMedSEg"
 GAZE_FILES="kvasir_fixation.csv nci-isbi_fixation.csv"
+# ISIC 2018 task 1: the challenge's own bucket (linked from challenge.isic-archive.com/data).
+ISIC_BASE_URL="https://isic-challenge-data.s3.amazonaws.com/2018"
+ISIC_ZIPS="ISIC2018_Task1-2_Training_Input ISIC2018_Task1_Training_GroundTruth
+ISIC2018_Task1-2_Validation_Input ISIC2018_Task1_Validation_GroundTruth
+ISIC2018_Task1-2_Test_Input ISIC2018_Task1_Test_GroundTruth"
+# NCI-ISBI 2013: label archives and .tcia manifests on TCIA; the series through the NBIA REST API.
+TCIA_BASE_URL="https://www.cancerimagingarchive.net/wp-content/uploads"
+NCI_SUBSETS="Training Leaderboard Test"
+NBIA_API=${FGI_NBIA_API:-https://services.cancerimagingarchive.net/nbia-api/services/v1}
 
 usage() {
     cat <<'EOF'
 Usage: data_download.sh [--data-dir DIR] [--only NAME]... [--dry-run] [--help]
 
-Fetch the public datasets used by FGI into a data folder and verify every file by sha256.
+Fetch the public datasets used by FGI into a data folder, verify every file by sha256 and
+prepare them for the readers (fgi_core.data).
 
 Options:
   --data-dir DIR   where to put the data (default: ./data). Layout afterwards:
                      DIR/kvasir-seg/images/*.jpg, DIR/kvasir-seg/masks/*.jpg
                      DIR/gazemedseg/kvasir_fixation.csv, DIR/gazemedseg/nci-isbi_fixation.csv
+                     DIR/isic2018/ISIC2018_Task1-2_Training_Input/*.jpg, .../ISIC2018_Task1_Training_GroundTruth/
+                       (and Validation, Test), DIR/isic2018/splits/, DIR/isic2018/isic_fixation_simulated.csv
+                     DIR/nci-isbi/images/<case>_<slice>.dcm, DIR/nci-isbi/masks/<case>_<slice>.png,
+                       DIR/nci-isbi/splits/, DIR/nci-isbi/raw/ (the release as downloaded)
+                     DIR/data_download.lock (sha256 of files that have no published checksum)
   --only NAME      fetch only this dataset; repeat it (or use commas) for several.
                    NAME is one of: kvasir, gazemedseg, isic, nci-isbi. Default: all of them.
   --dry-run        print what would be fetched and where; download and write nothing.
@@ -40,25 +57,43 @@ Datasets:
                each extracted file checked against fgi_core/data/manifests/kvasir_seg_sha256.csv.
   gazemedseg   GazeMedSeg eye-gaze fixations for Kvasir-SEG and NCI-ISBI (two CSVs, ~4 MB),
                checked against fgi_core/data/manifests/gazemedseg_sha256.txt.
-  isic         ISIC 2018 task 1: not yet automated (prints the manual steps).
-  nci-isbi     NCI-ISBI 2013 prostate MRI: not yet automated (prints the manual steps).
+  isic         ISIC 2018 task 1: training, validation and test input + ground truth (six zips,
+               over 10 GB, most of it the training input). No published sums: the first download's
+               are recorded in the lock file. Then splits and simulated gaze are prepared.
+  nci-isbi     NCI-ISBI 2013 prostate MRI: the NRRD label archives (checked against
+               fgi_core/data/manifests/nci_isbi_sha256.txt), the .tcia manifests and every
+               DICOM series they list, fetched one by one from TCIA's NBIA REST API (no NBIA Data
+               Retriever needed; 80 series). Then the 2D slices with prostate are
+               prepared as GazeMedSeg does (images/<case>_<slice>.dcm, masks/, splits/).
 
 Behaviour:
   - Downloads go to NAME.part and are renamed only after they pass the checks; a partial
     .part file left by an interrupted run is resumed (curl -C -).
-  - Files that are already present and verified are skipped ("already verified").
+  - Files that are already present and verified are skipped ("already verified"); a dataset
+    that is already prepared from the same verified files is not prepared again.
+  - Where no checksum is published (ISIC zips, TCIA manifests and series), the sha256 of the
+    first download is recorded in DIR/data_download.lock, with a NOTE saying so, and every
+    later run verifies against it. Delete a line there to accept a changed file.
   - A sha256 mismatch deletes the bad file and exits with status 1, naming the file and both sums.
-  - Exit status: 0 on success (also when the only requested datasets are manual ones, which are
-    listed as skipped), 1 on a failed download or check, 2 on a usage error.
+  - An HTML page where a file was expected (a login or error page) is deleted and reported.
+  - Exit status: 0 on success, 1 on a failed download, check or preparation, 2 on a usage error.
 
 Environment variables:
   FGI_MIRROR            a folder, or a file:// (or http[s]://) URL, that replaces the original hosts:
                         each file is taken from $FGI_MIRROR/<file name>, i.e. kvasir-seg.zip,
-                        kvasir_fixation.csv, nci-isbi_fixation.csv. A plain folder is copied with cp.
+                        kvasir_fixation.csv, nci-isbi_fixation.csv, ISIC2018_*.zip,
+                        NCI-ISBI-2013-Prostate-Challenge-*.zip, ISBI-Prostate-Challenge-*.tcia,
+                        and <SeriesInstanceUID>.zip for each DICOM series. A plain folder is copied with cp.
+  FGI_PYTHON            the Python that prepares ISIC and NCI-ISBI (default: .venv/bin/python
+                        beside this script if present, else python3); it needs fgi_core,
+                        pydicom and pynrrd (`make setup` installs them).
+  FGI_NBIA_API          base URL of TCIA's NBIA API (default: the public v1 service).
+  FGI_LOCK_FILE         where first-download sums are recorded (default: DIR/data_download.lock).
   FGI_KVASIR_MANIFEST   CSV (file,image_sha256,mask_sha256) that replaces the shipped Kvasir-SEG sums.
   FGI_GAZEMEDSEG_SUMS   sha256sum-format file that replaces the shipped GazeMedSeg sums.
-                        These two are for tests, and for mirrors that hold other contents;
-                        normal use needs neither.
+  FGI_NCI_ISBI_SUMS     sha256sum-format file that replaces the shipped NCI-ISBI label-archive sums.
+                        These three are for tests, and for mirrors that hold other contents;
+                        normal use needs none of them.
 EOF
 }
 
@@ -102,6 +137,7 @@ EOF
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
 
 # ---------------------------------------------------------------------------------------------
 # arguments
@@ -151,6 +187,7 @@ for name in $ALL_NAMES; do
 done
 selected() { case " $SELECTED " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
+
 # ---------------------------------------------------------------------------------------------
 # where files come from: the original host, or FGI_MIRROR
 # ---------------------------------------------------------------------------------------------
@@ -166,12 +203,14 @@ if [ -n "$MIRROR" ]; then
     esac
 fi
 
-# Sets SRC (URL or path) and SRC_KIND (url | dir) for an original URL.
+# resolve_source URL [MIRROR_NAME]: sets SRC (URL or path) and SRC_KIND (url | dir). In a
+# mirror the file is MIRROR_NAME, by default the URL's last path part.
 resolve_source() {
-    local url=$1
+    local url=$1 name=${2:-}
+    [ -n "$name" ] || name=${url##*/}
     case "$MIRROR_KIND" in
-        dir) SRC="${MIRROR%/}/${url##*/}"; SRC_KIND=dir ;;
-        url) SRC="${MIRROR%/}/${url##*/}"; SRC_KIND=url ;;
+        dir) SRC="${MIRROR%/}/$name"; SRC_KIND=dir ;;
+        url) SRC="${MIRROR%/}/$name"; SRC_KIND=url ;;
         *) SRC=$url; SRC_KIND=url ;;
     esac
 }
@@ -180,19 +219,16 @@ resolve_source() {
 # tools
 # ---------------------------------------------------------------------------------------------
 check_tools() {
-    local missing="" need_curl=0 t
-    if selected kvasir || selected gazemedseg; then
-        have awk || missing="$missing awk"
-        if ! have sha256sum && ! have shasum; then missing="$missing sha256sum"; fi
-        [ "$MIRROR_KIND" = dir ] || need_curl=1
-    fi
-    if selected kvasir; then
+    local missing="" t
+    have awk || missing="$missing awk"
+    if ! have sha256sum && ! have shasum; then missing="$missing sha256sum"; fi
+    if selected kvasir || selected isic || selected nci-isbi; then
         have unzip || missing="$missing unzip"
     fi
-    if [ $need_curl -eq 1 ]; then
+    if [ "$MIRROR_KIND" != dir ]; then
         have curl || missing="$missing curl"
     fi
-    for t in mktemp head tr wc; do
+    for t in mktemp head tr wc find sort; do
         have "$t" || missing="$missing $t"
     done
     if [ -n "$missing" ]; then
@@ -277,6 +313,7 @@ reject_html() {
     fi
 }
 
+
 # ---------------------------------------------------------------------------------------------
 # licence and citation notes (printed before anything is fetched)
 # ---------------------------------------------------------------------------------------------
@@ -303,41 +340,45 @@ Cite:  Y. Zhong, C. Tang, Y. Yang, R. Qi, K. Zhou, Y. Gong, P.-A. Heng, J. H. Hs
 EOF
 }
 
-manual_isic() {
-    cat <<EOF
-== ISIC 2018 task 1 (skin lesion segmentation): not yet automated: coming in a later release ==
-Manual steps:
-  1. Open https://challenge.isic-archive.com/data/#2018 and download, for Task 1:
-       ISIC2018_Task1-2_Training_Input.zip and ISIC2018_Task1_Training_GroundTruth.zip
-     (and the Validation / Test input and ground-truth zips if you evaluate on them).
-  2. Unzip them into $DATA_DIR/isic2018/ so that it holds
-       ISIC2018_Task1-2_Training_Input/ISIC_*.jpg
-       ISIC2018_Task1_Training_GroundTruth/ISIC_*_segmentation.png
-  Gaze for ISIC is simulated from the masks by fgi_core (no recorded gaze exists).
-Terms: those stated on the ISIC challenge site (the 2018 challenge data are CC BY-NC 4.0).
+terms_isic() {
+    cat <<'EOF2'
+== ISIC 2018 task 1: skin lesion segmentation (International Skin Imaging Collaboration) ==
+Terms: CC BY-NC 4.0 (attribution, non-commercial), as stated on https://challenge.isic-archive.com/data/
+       and in the LICENSE / ATTRIBUTION files inside the zips; keep those files with the images.
 Cite:  N. Codella et al., "Skin Lesion Analysis Toward Melanoma Detection 2018: A Challenge Hosted
        by the International Skin Imaging Collaboration (ISIC)", arXiv 1902.03368; and
-       P. Tschandl, C. Rosendahl, H. Kittler, "The HAM10000 dataset", Scientific Data 2018.
-EOF
+       P. Tschandl, C. Rosendahl, H. Kittler, "The HAM10000 dataset, a large collection of
+       multi-source dermatoscopic images of common pigmented skin lesions", Scientific Data 2018.
+Gaze:  none was ever recorded on ISIC; fgi_core simulates it from the masks (flagged "simulated").
+EOF2
 }
 
-manual_nci_isbi() {
-    cat <<EOF
-== NCI-ISBI 2013 (prostate MRI segmentation): not yet automated: coming in a later release ==
-Manual steps:
-  1. Open the collection page on The Cancer Imaging Archive (TCIA):
-       https://doi.org/10.7937/K9/TCIA.2015.zF0vlOPv
-     download the image manifest (.tcia file) and open it with the NBIA Data Retriever
-     (install it from TCIA's site) to fetch the T2-weighted DICOM series.
-  2. From the same page download the segmentation labels (NRRD files) for the training,
-     leaderboard and test cases.
-  3. Put both under $DATA_DIR/nci-isbi/ and prepare the 2D slices as GazeMedSeg does
-     (images/<case>_<slice>.dcm, masks/<case>_<slice>.png); the gaze in
-     $DATA_DIR/gazemedseg/nci-isbi_fixation.csv is keyed by these <case>_<slice> names.
-Terms: the TCIA Data Usage Policy and the licence named on the collection page.
-Cite:  N. Bloch et al., "NCI-ISBI 2013 Challenge: Automated Segmentation of Prostate Structures",
-       The Cancer Imaging Archive, 2015, doi:10.7937/K9/TCIA.2015.zF0vlOPv.
-EOF
+terms_nci_isbi() {
+    cat <<'EOF2'
+== NCI-ISBI 2013: prostate MRI segmentation (TCIA; images from Prostate-3T and PROSTATE-DIAGNOSIS) ==
+Terms: TCIA's Data Usage Policy and the licence named on the collection page,
+       https://www.cancerimagingarchive.net/analysis-result/isbi-mr-prostate-2013/
+       (doi:10.7937/K9/TCIA.2015.zF0vlOPv); acknowledge TCIA as that page asks.
+Cite:  N. Bloch, A. Madabhushi, H. Huisman, J. Freymann, J. Kirby, M. Grauer, A. Enquobahrie,
+       C. Jaffe, L. Clarke, K. Farahani, "NCI-ISBI 2013 Challenge: Automated Segmentation of
+       Prostate Structures", The Cancer Imaging Archive, 2015, doi:10.7937/K9/TCIA.2015.zF0vlOPv; and
+       K. Clark et al., "The Cancer Imaging Archive (TCIA)", Journal of Digital Imaging 26, 2013.
+EOF2
+}
+
+# Printed when the DICOM series cannot be fetched automatically.
+manual_nci_series() {
+    cat <<EOF2
+Manual route for the NCI-ISBI DICOM series (the label archives above are already verified):
+  1. Install TCIA's NBIA Data Retriever (linked from the collection page above, under data access).
+  2. Open each manifest with it and download into $DATA_DIR/nci-isbi/retriever/:
+       $DATA_DIR/nci-isbi/raw/ISBI-Prostate-Challenge-Training.tcia
+       $DATA_DIR/nci-isbi/raw/ISBI-Prostate-Challenge-LeaderBoard.tcia
+       $DATA_DIR/nci-isbi/raw/ISBI-Prostate-Challenge-Testing.tcia
+     (or get them from $TCIA_BASE_URL/).
+  3. Prepare the slices:
+       python -m fgi_core.data.prepare nci-isbi $DATA_DIR/nci-isbi/raw $DATA_DIR/nci-isbi --dicom $DATA_DIR/nci-isbi/retriever
+EOF2
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -553,6 +594,367 @@ $tmp"
     say "        reader offers only the split 'all'."
 }
 
+
+# ---------------------------------------------------------------------------------------------
+# the lock file: sha256 of files without a published checksum, recorded at first download
+# ---------------------------------------------------------------------------------------------
+# Lines are "<sha256>  <path relative to DATA_DIR>" (sha256sum's format), so `cd DATA_DIR &&
+# sha256sum -c data_download.lock` checks everything by hand too. Comment lines start with '#'.
+LOCK=${FGI_LOCK_FILE:-$DATA_DIR/data_download.lock}
+RECORDED=0   # how many first-download sums this run recorded
+
+lock_header() {
+    printf '%s\n' "# data_download.sh: sha256 of downloaded files that have no published checksum, recorded at" \
+        "# their first download, and of the files extracted from each verified archive; every later run" \
+        "# verifies against them. Delete a file's line(s) to accept a changed file." \
+        "# Check by hand: cd <data folder> && sha256sum -c --ignore-missing data_download.lock"
+}
+
+# lock_get KEY: the recorded sum of KEY, or nothing.
+lock_get() {
+    [ -f "$LOCK" ] || return 0
+    awk -v k="$1" '!/^#/ && substr($0, 67) == k { s = $1 } END { if (s != "") print s }' "$LOCK"
+}
+
+# lock_entries PREFIX: the lines whose path starts with PREFIX.
+lock_entries() {
+    [ -f "$LOCK" ] || return 0
+    awk -v p="$1" '!/^#/ && NF >= 2 && index(substr($0, 67), p) == 1' "$LOCK"
+}
+
+# lock_replace MODE KEY LINES_FILE: drop the lines whose path equals KEY (MODE=exact) or starts
+# with it (MODE=prefix), then append LINES_FILE; written to a temporary file, then renamed.
+lock_replace() {
+    local mode=$1 key=$2 lines=$3 tmp
+    mkdir -p -- "$(dirname "$LOCK")"
+    tmp=$(mktemp "$LOCK.XXXXXX")
+    {
+        if [ -f "$LOCK" ]; then
+            awk -v k="$key" -v m="$mode" '
+                /^#/ { print; next }
+                { p = substr($0, 67) }
+                m == "exact" && p == k { next }
+                m == "prefix" && index(p, k) == 1 { next }
+                { print }' "$LOCK"
+        else
+            lock_header
+        fi
+        cat -- "$lines"
+    } >"$tmp" || { rm -f -- "$tmp"; die "cannot write the lock file $LOCK"; }
+    mv -f -- "$tmp" "$LOCK"
+}
+
+lock_record_file() {  # KEY SUM
+    local lines
+    lines=$(mktemp "${TMPDIR:-/tmp}/fgi-lock.XXXXXX")
+    printf '%s  %s\n' "$2" "$1" >"$lines"
+    lock_replace exact "$1" "$lines"
+    rm -f -- "$lines"
+}
+
+# sums_of_tree REL: sha256sum lines for every file under DATA_DIR/REL, paths relative to DATA_DIR.
+sums_of_tree() {
+    local rel=$1 sumcmd
+    if have sha256sum; then sumcmd="sha256sum"; else sumcmd="shasum -a 256"; fi
+    # shellcheck disable=SC2086  # $sumcmd is "sha256sum" or "shasum -a 256"
+    (cd "$DATA_DIR" && find "$rel" -type f ! -name '*.part' -exec $sumcmd {} + | LC_ALL=C sort -k 2)
+}
+
+# check_lines LINES_FILE: `sha256sum -c` from DATA_DIR; prints the failures; 0 when all match.
+check_lines() {
+    local lines=$1
+    if have sha256sum; then
+        (cd "$DATA_DIR" && sha256sum -c --quiet -- "$lines" 2>&1)
+    else
+        (cd "$DATA_DIR" && shasum -a 256 -c -q -- "$lines" 2>&1)
+    fi
+}
+
+# tree_verified REL: 0 when the lock holds sums for files under REL/ and all of them match.
+tree_verified() {
+    local rel=$1 lines rc=0
+    [ -d "$DATA_DIR/$rel" ] || return 1
+    lines=$(mktemp "${TMPDIR:-/tmp}/fgi-check.XXXXXX")
+    lock_entries "$rel/" >"$lines"
+    if [ ! -s "$lines" ]; then rm -f -- "$lines"; return 1; fi
+    check_lines "$lines" >/dev/null 2>&1 || rc=1
+    rm -f -- "$lines"
+    return $rc
+}
+
+# record_tree REL WHAT LOUD: record (or check against an earlier record) the sums of the files
+# under REL. With an earlier record, the files must match it exactly; the tree is deleted if they
+# do not. LOUD=1: these files have no published sums at all (say so); 0: they come from an
+# archive verified by its own sum (their sums let later runs check them without the archive).
+record_tree() {
+    local rel=$1 what=$2 loud=$3 lines old n
+    lines=$(mktemp "${TMPDIR:-/tmp}/fgi-tree.XXXXXX")
+    old=$(mktemp "${TMPDIR:-/tmp}/fgi-old.XXXXXX")
+    sums_of_tree "$rel" >"$lines" || { rm -f -- "$lines" "$old"; die "cannot compute sha256 sums under $DATA_DIR/$rel"; }
+    lock_entries "$rel/" | LC_ALL=C sort -k 2 >"$old"
+    n=$(wc -l <"$lines" | tr -d ' ')
+    if [ -s "$old" ]; then
+        if [ "$(sha256_of "$old")" != "$(sha256_of "$lines")" ]; then
+            say "  the files of $what differ from the sums recorded in $LOCK at their first download:" >&2
+            check_lines "$old" | head -n 10 >&2 || true
+            rm -f -- "$lines" "$old"
+            rm -rf -- "${DATA_DIR:?}/$rel"
+            die "sha256 check of $what failed against the lock file $LOCK (deleted $DATA_DIR/$rel). If the host really changed the files, delete the lines starting with '$rel/' from $LOCK and run again."
+        fi
+        say "  verified: $n files of $what match the sums recorded in $LOCK"
+    else
+        lock_replace prefix "$rel/" "$lines"
+        if [ "$loud" = 1 ]; then
+            RECORDED=$((RECORDED + n))
+            say "  NOTE: no published checksums exist for $what: recorded the sha256 of its $n files in $LOCK;"
+            say "        every later run verifies them against it."
+        else
+            say "  verified: $DATA_DIR/$rel ($n files; their sums are kept in $LOCK for later runs)"
+        fi
+    fi
+    rm -f -- "$lines" "$old"
+}
+
+# expected_sum SUMS_FILE NAME: the sum listed for NAME (sha256sum format, '#' comments allowed).
+expected_sum() {
+    local sums=$1 name=$2 sum
+    [ -f "$sums" ] || die "checksum file not found: $sums"
+    sum=$(awk -v n="$name" '{
+            sub(/\r$/, "")
+            if ($0 ~ /^#/ || NF < 2) next
+            f = $2; sub(/^\*/, "", f); sub(/^.*\//, "", f)
+            if (f == n) { print tolower($1); exit }
+        }' "$sums")
+    case "$sum" in
+        [0-9a-f][0-9a-f][0-9a-f][0-9a-f]*) ;;
+        *) die "no sha256 for $name in $sums" ;;
+    esac
+    [ ${#sum} -eq 64 ] || die "malformed sha256 for $name in $sums: $sum"
+    printf '%s\n' "$sum"
+}
+
+# get_file URL DEST KEY EXPECTED [MIRROR_NAME]: DEST complete and verified afterwards, or exit.
+# EXPECTED is a published sum, or empty: then the lock's sum for KEY is used, and where the lock
+# has none, the download's sum is recorded there (loudly).
+get_file() {
+    local url=$1 dest=$2 key=$3 expected=$4 name=${5:-} part actual locked
+    part="$dest.part"
+    resolve_source "$url" "$name"
+    locked=""
+    [ -n "$expected" ] || locked=$(lock_get "$key")
+    if [ -f "$dest" ]; then
+        actual=$(sha256_of "$dest")
+        if [ -n "$expected$locked" ] && [ "$actual" = "$expected$locked" ]; then
+            say "  already verified: $dest"
+            return 0
+        fi
+        if [ -n "$expected$locked" ]; then
+            warn "$dest exists but its sha256 is $actual, not $expected$locked: fetching it again"
+        else
+            warn "$dest exists but has no recorded sha256 in $LOCK: fetching it again"
+        fi
+        rm -f -- "$dest"
+    fi
+    mkdir -p -- "$(dirname "$dest")"
+    fetch "$SRC" "$SRC_KIND" "$part"
+    reject_html "$part" "$SRC"
+    actual=$(sha256_of "$part")
+    if [ -n "$expected" ] && [ "$actual" != "$expected" ]; then
+        rm -f -- "$part"
+        die "sha256 mismatch for ${dest##*/} (from $SRC): expected $expected, actual $actual. The bad file was deleted."
+    fi
+    if [ -n "$locked" ] && [ "$actual" != "$locked" ]; then
+        rm -f -- "$part"
+        die "sha256 mismatch for ${dest##*/} (from $SRC): expected $locked (recorded in $LOCK at the first download), actual $actual. The bad file was deleted. If the host really publishes a new version, delete the line for $key in $LOCK and run again."
+    fi
+    mv -f -- "$part" "$dest"
+    if [ -z "$expected$locked" ]; then
+        lock_record_file "$key" "$actual"
+        RECORDED=$((RECORDED + 1))
+        say "  NOTE: no published checksum exists for ${dest##*/}: recorded its sha256 $actual"
+        say "        in $LOCK; every later run verifies against it."
+    else
+        say "  verified: $dest"
+    fi
+}
+
+# extract_zip ZIP DEST_REL TOP WHAT LOUD: unzip ZIP so that DATA_DIR/DEST_REL holds the contents
+# of its folder TOP (or of the whole archive when it has no such folder), then verify or record
+# the files in the lock (record_tree), and delete the archive.
+extract_zip() {
+    local zip=$1 rel=$2 top=$3 what=$4 loud=$5 tmp src
+    if ! unzip -tq "$zip" >/dev/null 2>&1; then
+        rm -f -- "$zip"
+        die "the archive $zip is damaged or not a zip file (unzip -t failed); deleted it. Run the script again to download it afresh."
+    fi
+    tmp=$(mktemp -d "$DATA_DIR/.extract.XXXXXX")
+    CLEANUP="$CLEANUP
+$tmp"
+    unzip -q "$zip" -d "$tmp" || { rm -rf -- "$tmp"; die "cannot extract $zip"; }
+    src=$tmp
+    [ -n "$top" ] && [ -d "$tmp/$top" ] && src="$tmp/$top"
+    mkdir -p -- "$(dirname "$DATA_DIR/$rel")"
+    rm -rf -- "${DATA_DIR:?}/$rel"
+    mv -- "$src" "$DATA_DIR/$rel"
+    rm -rf -- "$tmp"
+    rm -f -- "$zip"
+    record_tree "$rel" "$what" "$loud"
+}
+
+# archive URL REL TOP WHAT EXPECTED [MIRROR_NAME]: one zip whose contents go to DATA_DIR/REL.
+archive() {
+    local url=$1 rel=$2 top=$3 what=$4 expected=$5 name=${6:-} zip
+    zip="$DATA_DIR/$rel.zip"
+    if [ $DRY_RUN -eq 1 ]; then
+        resolve_source "$url" "$name"
+        say "  would fetch $SRC"
+        if [ -n "$expected" ]; then
+            say "        into $zip (sha256 $expected), then extract it into $DATA_DIR/$rel/"
+        elif [ -n "$(lock_get "$rel.zip")" ]; then
+            say "        into $zip (sha256 $(lock_get "$rel.zip") from $LOCK), then extract it into $DATA_DIR/$rel/"
+        else
+            say "        into $zip (no published sha256: the first download's is recorded in $LOCK), then extract it into $DATA_DIR/$rel/"
+        fi
+        [ -d "$DATA_DIR/$rel" ] && say "        ($DATA_DIR/$rel exists: it would be checked and skipped if it matches)"
+        return 0
+    fi
+    if tree_verified "$rel"; then
+        say "  already verified: $DATA_DIR/$rel ($(lock_entries "$rel/" | wc -l | tr -d ' ') files match $LOCK)"
+        return 0
+    fi
+    [ -d "$DATA_DIR/$rel" ] && warn "$DATA_DIR/$rel does not match the sums in $LOCK (or has none): fetching it again"
+    get_file "$url" "$zip" "$rel.zip" "$expected" "$name"
+    say "  extracting $zip"
+    extract_zip "$zip" "$rel" "$top" "$what" 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# preparation (Python): ISIC splits + simulated gaze; NCI-ISBI slices, masks, splits
+# ---------------------------------------------------------------------------------------------
+find_python() {
+    if [ -n "${FGI_PYTHON:-}" ]; then
+        PY=$FGI_PYTHON
+    elif [ -x "$SCRIPT_DIR/.venv/bin/python" ]; then
+        PY="$SCRIPT_DIR/.venv/bin/python"
+    else
+        PY=python3
+    fi
+}
+
+# prepare NAME STAMP_PREFIX ARGS...: run `python -m fgi_core.data.prepare ARGS`, unless the stamp
+# shows the same verified input files were prepared before.
+prepare() {
+    local name=$1 prefix=$2 stamp digest
+    shift 2
+    stamp="$DATA_DIR/$name/.prepared"
+    find_python
+    if [ $DRY_RUN -eq 1 ]; then
+        say "  would prepare: $PY -m fgi_core.data.prepare $*"
+        return 0
+    fi
+    digest=$(lock_entries "$prefix" | LC_ALL=C sort -k 2 | sha256_stdin)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+        say "  already prepared: $DATA_DIR/$name (from the same verified files)"
+        return 0
+    fi
+    if ! (cd "$SCRIPT_DIR" && PYTHONPATH="$SCRIPT_DIR${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c 'import fgi_core.data, pydicom, nrrd') >/dev/null 2>&1; then
+        die "cannot prepare $name: '$PY' cannot import fgi_core, pydicom and pynrrd. Install the project (make setup), or set FGI_PYTHON to a Python that has them, and run the script again (the downloads are kept), or run: python -m fgi_core.data.prepare $*"
+    fi
+    say "  preparing: python -m fgi_core.data.prepare $*"
+    rm -f -- "$stamp"
+    (cd "$SCRIPT_DIR" && PYTHONPATH="$SCRIPT_DIR${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m fgi_core.data.prepare "$@") \
+        || die "the preparation of $name failed (see the message above)"
+    printf '%s\n' "$digest" >"$stamp"
+}
+
+sha256_stdin() {
+    local out
+    if have sha256sum; then out=$(sha256sum); else out=$(shasum -a 256); fi
+    printf '%s\n' "${out%% *}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# ISIC 2018 task 1: six zips without published sums
+# ---------------------------------------------------------------------------------------------
+do_isic() {
+    local name
+    for name in $ISIC_ZIPS; do
+        archive "$ISIC_BASE_URL/$name.zip" "isic2018/$name" "$name" "ISIC 2018 $name" ""
+    done
+    prepare isic2018 "isic2018/" isic "$DATA_DIR/isic2018"
+}
+
+# ---------------------------------------------------------------------------------------------
+# NCI-ISBI 2013: label archives (known sums), manifests and series (recorded at first download)
+# ---------------------------------------------------------------------------------------------
+NCI_SUMS=${FGI_NCI_ISBI_SUMS:-$MANIFEST_DIR/nci_isbi_sha256.txt}
+
+nci_manifest_name() {  # SUBSET -> the .tcia file name TCIA uses
+    case $1 in
+        Training) printf '%s\n' "ISBI-Prostate-Challenge-Training.tcia" ;;
+        Leaderboard) printf '%s\n' "ISBI-Prostate-Challenge-LeaderBoard.tcia" ;;
+        Test) printf '%s\n' "ISBI-Prostate-Challenge-Testing.tcia" ;;
+    esac
+}
+
+# Series UIDs listed in a .tcia manifest (the lines after ListOfSeriesToDownload=).
+manifest_series() {
+    awk '{ sub(/\r$/, "") } /^ListOfSeriesToDownload=/ { on = 1; next } on && /^[0-9][0-9.]*[0-9]$/ { print }' "$1"
+}
+
+do_nci_series() {
+    local subset=$1 manifest=$2 uid rel url n=0 total
+    total=$(manifest_series "$manifest" | wc -l | tr -d ' ')
+    [ "$total" -gt 0 ] || die "the manifest $manifest lists no series (no lines after ListOfSeriesToDownload=)"
+    say "  $total DICOM series listed in ${manifest##*/}"
+    for uid in $(manifest_series "$manifest"); do
+        n=$((n + 1))
+        rel="nci-isbi/raw/dicom/$subset/$uid"
+        url="$NBIA_API/getImage?NewFileNames=Yes&SeriesInstanceUID=$uid"
+        if tree_verified "$rel"; then
+            say "  already verified: series $n/$total $uid"
+            continue
+        fi
+        resolve_source "$url" "$uid.zip"
+        say "  series $n/$total: $uid"
+        mkdir -p -- "$DATA_DIR/nci-isbi/raw/dicom/$subset"
+        if ! (fetch "$SRC" "$SRC_KIND" "$DATA_DIR/$rel.zip.part"); then
+            manual_nci_series >&2
+            die "cannot fetch the DICOM series $uid from TCIA's NBIA API (see above); the manual route is printed above"
+        fi
+        reject_html "$DATA_DIR/$rel.zip.part" "$SRC"
+        mv -f -- "$DATA_DIR/$rel.zip.part" "$DATA_DIR/$rel.zip"
+        extract_zip "$DATA_DIR/$rel.zip" "$rel" "" "series $uid" 1
+        if ! find "$DATA_DIR/$rel" -name '*.dcm' -type f | head -n 1 | grep -q .; then
+            rm -rf -- "${DATA_DIR:?}/$rel"
+            die "the download of series $uid from $SRC holds no .dcm file; deleted it"
+        fi
+    done
+}
+
+do_nci_isbi() {
+    local subset zip manifest mname
+    [ -f "$NCI_SUMS" ] || die "NCI-ISBI checksum file not found: $NCI_SUMS (it ships with the repository under fgi_core/data/manifests/; FGI_NCI_ISBI_SUMS can point elsewhere)"
+    for subset in $NCI_SUBSETS; do
+        zip="NCI-ISBI-2013-Prostate-Challenge-$subset"
+        archive "$TCIA_BASE_URL/$zip.zip" "nci-isbi/raw/labels/$zip" "" "the $subset labels" "$(expected_sum "$NCI_SUMS" "$zip.zip")"
+    done
+    for subset in $NCI_SUBSETS; do
+        mname=$(nci_manifest_name "$subset")
+        manifest="$DATA_DIR/nci-isbi/raw/$mname"
+        if [ $DRY_RUN -eq 1 ]; then
+            resolve_source "$TCIA_BASE_URL/$mname"
+            say "  would fetch $SRC into $manifest (sha256 recorded in $LOCK at first download)"
+            say "        and every DICOM series it lists, from $NBIA_API/getImage (mirror: <SeriesInstanceUID>.zip),"
+            say "        into $DATA_DIR/nci-isbi/raw/dicom/$subset/<SeriesInstanceUID>/"
+            continue
+        fi
+        get_file "$TCIA_BASE_URL/$mname" "$manifest" "nci-isbi/raw/$mname" ""
+        do_nci_series "$subset" "$manifest"
+    done
+    prepare nci-isbi "nci-isbi/raw/" nci-isbi "$DATA_DIR/nci-isbi/raw" "$DATA_DIR/nci-isbi"
+}
+
 # ---------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------
@@ -566,35 +968,28 @@ fi
 [ -n "$MIRROR" ] && say "Using the mirror FGI_MIRROR=$MIRROR instead of the original hosts."
 [ -n "${FGI_KVASIR_MANIFEST:-}" ] && say "Kvasir-SEG sums from FGI_KVASIR_MANIFEST=$FGI_KVASIR_MANIFEST"
 [ -n "${FGI_GAZEMEDSEG_SUMS:-}" ] && say "GazeMedSeg sums from FGI_GAZEMEDSEG_SUMS=$FGI_GAZEMEDSEG_SUMS"
+[ -n "${FGI_NCI_ISBI_SUMS:-}" ] && say "NCI-ISBI label sums from FGI_NCI_ISBI_SUMS=$FGI_NCI_ISBI_SUMS"
 say ""
 
 DONE=""
-SKIPPED=""
 for name in $SELECTED; do
     case $name in
-        kvasir)
-            terms_kvasir
-            do_kvasir
-            DONE="$DONE $name" ;;
-        gazemedseg)
-            terms_gazemedseg
-            do_gazemedseg
-            DONE="$DONE $name" ;;
-        isic)
-            manual_isic
-            SKIPPED="$SKIPPED $name" ;;
-        nci-isbi)
-            manual_nci_isbi
-            SKIPPED="$SKIPPED $name" ;;
+        kvasir) terms_kvasir; do_kvasir ;;
+        gazemedseg) terms_gazemedseg; do_gazemedseg ;;
+        isic) terms_isic; do_isic ;;
+        nci-isbi) terms_nci_isbi; do_nci_isbi ;;
     esac
+    DONE="$DONE $name"
     say ""
 done
 
 if [ $DRY_RUN -eq 1 ]; then
     say "Dry run finished; nothing was written."
+    exit 0
 fi
-[ -n "$DONE" ] && [ $DRY_RUN -eq 0 ] && say "Done and verified:$DONE"
-if [ -n "$SKIPPED" ]; then
-    say "Skipped (not yet automated, see the manual steps above):$SKIPPED"
+if [ "$RECORDED" -gt 0 ]; then
+    say "NOTE: this run recorded the sha256 of $RECORDED downloaded file(s) that have no published checksum"
+    say "      in $LOCK. Later runs verify those files against it; keep the file with the data."
 fi
+say "Done and verified:$DONE"
 exit 0

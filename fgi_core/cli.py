@@ -1,12 +1,16 @@
 """The ``fgi`` command.
 
     fgi run   [--profile quick] [--dataset synthetic] [--data-root DIR] [--seed 0] [-p NAME VALUE]...
+              [--from 03] [--to 04] [--params-file F.yaml] [--resume]
+    fgi sweep --seeds 0 1 2 [--datasets synthetic ...]      (cli_batch.py, as fgi train)
+    fgi train teacher student [...]                          (also under torchrun: multi-GPU)
     fgi gaze  --dataset kvasir --data-root DIR [--gaze-csv CSV] [--split all] [--run-dir DIR]
     fgi info
 
 ``fgi run`` executes the notebook sequence with papermill into ``runs/<dataset>/<run-name>/``;
 ``fgi gaze`` runs stage 1 over a whole dataset without a notebook; ``fgi info`` prints profiles,
-datasets and what this machine has. Later stages add ``fgi evaluate`` and ``fgi predict``.
+datasets and what this machine has; ``fgi evaluate`` and ``fgi predict`` (``cli_eval.py``) score
+trained networks on a split and segment new images.
 """
 from __future__ import annotations
 
@@ -24,19 +28,9 @@ def _literal(text: str):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import NotebookFailed, run_notebooks
+    from .cli_batch import cmd_run  # --from / --to, YAML parameters, --resume, status.json, report.md
 
-    params = {name: _literal(value) for name, value in args.param}
-    if args.data_root:
-        params["data_root"] = str(Path(args.data_root).resolve())
-    if args.gaze_csv:
-        params["gaze_csv"] = str(Path(args.gaze_csv).resolve())
-    try:
-        run_notebooks(args.profile, args.dataset, args.seed, args.run_name, params, args.notebooks, args.notebooks_dir)
-    except NotebookFailed as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return cmd_run(args)
 
 
 def _cmd_gaze(args: argparse.Namespace) -> int:
@@ -81,15 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute the notebook sequence with papermill into a run folder")
-    run.add_argument("--profile", default="quick", help="quick (default), cpu or paper")
-    run.add_argument("--dataset", default="synthetic")
+    run.add_argument("--profile", help="quick (default), cpu or paper")
+    run.add_argument("--dataset", help="default: synthetic")
     run.add_argument("--data-root", help="dataset folder (real datasets)")
     run.add_argument("--gaze-csv", help="fixation CSV (default: found beside the data)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, help="default: 0")
     run.add_argument("--run-name", help="default: <profile>-seed<seed>")
     run.add_argument("--notebooks", nargs="*", help="run only these (e.g. 01 03)")
     run.add_argument("--notebooks-dir", help="default: the checkout's notebooks/")
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="any notebook parameter (Python literal)")
+    from .cli_batch import add_run_options  # --from, --to, --params-file, --resume, --kernel
+
+    add_run_options(run)
     run.set_defaults(func=_cmd_run)
 
     gaze = sub.add_parser("gaze", help="stage 1 over a dataset: heatmaps, refined maps, M_hc, M_bc, quality")
@@ -109,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="profiles, datasets, devices, optional components")
     info.set_defaults(func=_cmd_info)
+
+    from .cli_eval import add_commands  # fgi evaluate, fgi predict
+
+    add_commands(sub)
+    from .cli_batch import add_commands as add_batch_commands  # fgi sweep, fgi train (torchrun)
+
+    add_batch_commands(sub)
     return parser
 
 

@@ -1,47 +1,234 @@
-"""Run the notebook sequence with papermill into a run folder.
+"""Run the notebook sequence with papermill into a run folder; resume it; sweep it over seeds and
+datasets.
 
-``run_notebooks(...)`` executes ``notebooks/NN_*.ipynb`` in order with the given parameters into
-``runs/<dataset>/<run-name>/notebooks/``. It stops at the first failing notebook, keeps that
-executed copy (with its error) for reading and names it in the exception.
+``run_notebooks(...)`` executes ``notebooks/NN_*.ipynb`` in order (or a range ``start``..``stop``)
+with the given parameters into ``runs/<dataset>/<run-name>/notebooks/``. It stops at the first
+failing notebook, keeps that executed copy (with its error) for reading and names it in the
+exception; ``resume_run(run_dir)`` starts again from it. The run folder holds, besides what the
+notebooks write::
+
+    status.json    the sequence, the parameters, and per notebook: pending / running / done /
+                   failed, start and end times, seconds, the error (rewritten atomically)
+    report.md      links to each executed notebook, the figures, the metrics table
+    notebooks/     the executed notebooks
+
+``sweep(seeds, datasets, ...)`` runs one sequence per (dataset, seed) and collects their metrics
+into ``runs/sweeps/<name>/summary.csv`` and ``summary.md``.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import default_run_dir, get_profile, project_root
+from .config import default_run_dir, get_profile, project_root, runs_root
+from .io import read_json, write_json
 
-__all__ = ["find_notebooks", "run_notebooks", "NotebookFailed", "KERNEL_NAME"]
+__all__ = [
+    "find_notebooks",
+    "run_notebooks",
+    "resume_run",
+    "read_status",
+    "load_parameters_file",
+    "sweep",
+    "SweepResult",
+    "NotebookFailed",
+    "KERNEL_NAME",
+    "STATUS_FILE",
+]
 
 KERNEL_NAME = "python3"  # ipykernel's kernel for the interpreter that runs papermill
+STATUS_FILE = "status.json"
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook raised; ``.executed`` is the kept copy with the error in it."""
+    """A notebook raised; ``.executed`` is the kept copy with the error in it.
 
-    def __init__(self, message: str, executed: Path):
+    Attributes:
+        executed: the executed notebook (with the error's traceback in its outputs).
+        run_dir: the run folder (``resume_run(run_dir)`` starts again at the failed notebook).
+        notebook: the notebook's file name.
+    """
+
+    def __init__(self, message: str, executed: Path, run_dir: Path | None = None, notebook: str | None = None):
         super().__init__(message)
         self.executed = executed
+        self.run_dir = run_dir
+        self.notebook = notebook or Path(executed).name
 
 
-def find_notebooks(folder: str | Path | None = None, select: Iterable[str] | None = None) -> list[Path]:
+def _default_notebooks_dir() -> Path:
+    root = project_root() or project_root(Path(__file__).parent)
+    if root is None:
+        raise FileNotFoundError("notebooks/ not found: run `fgi run` from a checkout of the repository, or pass --notebooks-dir")
+    return root / "notebooks"
+
+
+def _position(notebooks: list[Path], prefix: str, flag: str) -> int:
+    hits = [k for k, p in enumerate(notebooks) if p.name.startswith(str(prefix))]
+    if not hits:
+        have = ", ".join(p.name.split("_")[0] for p in notebooks)
+        raise ValueError(f"{flag} {prefix!r}: no notebook starts with it; have {have}")
+    return hits[0]
+
+
+def find_notebooks(
+    folder: str | Path | None = None,
+    select: Iterable[str] | None = None,
+    start: str | None = None,
+    stop: str | None = None,
+) -> list[Path]:
     """The sequence ``NN_*.ipynb`` in ``folder`` (default: the checkout's ``notebooks/``).
 
-    ``select`` keeps notebooks whose number or name starts with one of its items (``"01"``).
+    Args:
+        select: keep notebooks whose number or name starts with one of its items (``"01"``).
+        start, stop: keep the range from the first notebook starting with ``start`` to the one
+            starting with ``stop``, both included (``"03"``, ``"05"``).
+
+    Raises:
+        FileNotFoundError: no notebook left.
+        ValueError: ``start`` / ``stop`` match no notebook, or ``stop`` comes before ``start``.
     """
-    if folder is None:
-        root = project_root() or project_root(Path(__file__).parent)
-        if root is None:
-            raise FileNotFoundError("notebooks/ not found: run `fgi run` from a checkout of the repository, or pass --notebooks-dir")
-        folder = root / "notebooks"
-    notebooks = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    folder = Path(folder) if folder is not None else _default_notebooks_dir()
+    notebooks = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if notebooks and (start is not None or stop is not None):
+        first = _position(notebooks, start, "--from") if start is not None else 0
+        last = _position(notebooks, stop, "--to") if stop is not None else len(notebooks) - 1
+        if last < first:
+            raise ValueError(f"--to {stop!r} ({notebooks[last].name}) comes before --from {start!r} ({notebooks[first].name})")
+        notebooks = notebooks[first : last + 1]
     if select:
         wanted = [str(s) for s in select]
         notebooks = [p for p in notebooks if any(p.name.startswith(w) for w in wanted)]
     if not notebooks:
-        raise FileNotFoundError(f"no notebooks matching {list(select or [])} in {folder}")
+        raise FileNotFoundError(f"no notebooks matching {list(select or [])} (from {start}, to {stop}) in {folder}")
     return notebooks
+
+
+def load_parameters_file(path: str | Path) -> dict[str, Any]:
+    """Notebook parameters from a YAML (or JSON) mapping, e.g. ``iterations: 500``.
+
+    Keys ``profile``, ``dataset``, ``seed``, ``data_root``, ``gaze_csv`` and ``run_name`` set the
+    run as the command-line flags do (a flag given on the command line wins over the file).
+
+    Raises:
+        FileNotFoundError, ValueError: the file is missing, not a mapping, or has a key that
+        is not a Python identifier.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameters file {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping of parameter: value, got {type(data).__name__}")
+    bad = [k for k in data if not (isinstance(k, str) and k.isidentifier())]
+    if bad:
+        raise ValueError(f"{path}: parameter names must be Python identifiers, got {bad}")
+    return data
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_status(run_dir: str | Path) -> dict[str, Any]:
+    """The run folder's ``status.json``.
+
+    Raises:
+        FileNotFoundError: the folder has none (never run by ``fgi run``).
+    """
+    path = Path(run_dir) / STATUS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: nothing to resume; start the run without --resume")
+    return read_json(path)
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """The per-notebook table printed at the end of a run."""
+    width = max(len(n) for n in status["sequence"])
+    lines = [f"{'notebook':{width}s}  {'status':8s}  {'seconds':>8s}"]
+    for name in status["sequence"]:
+        entry = status["notebooks"][name]
+        seconds = f"{entry['seconds']:.1f}" if entry.get("seconds") is not None else "-"
+        lines.append(f"{name:{width}s}  {entry['status']:8s}  {seconds:>8s}")
+    return "\n".join(lines)
+
+
+def _write_status(run_dir: Path, status: dict[str, Any]) -> None:
+    status["updated"] = _now()
+    write_json(run_dir / STATUS_FILE, status)
+
+
+def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path:
+    """Run every notebook of ``status`` that is not done, from the first such, in order."""
+    import papermill as pm
+
+    from .report import write_report
+
+    sequence = status["sequence"]
+    folder = Path(status["notebooks_dir"])
+    todo = next((k for k, n in enumerate(sequence) if status["notebooks"][n]["status"] != "done"), None)
+    if todo is None:
+        log(f"all {len(sequence)} notebook(s) already done in {run_dir}")
+        return run_dir
+    missing = [n for n in sequence[todo:] if not (folder / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"notebook(s) {missing} not found in {folder} (recorded in {run_dir / STATUS_FILE})")
+    out_dir = run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in sequence[todo:]:
+        status["notebooks"][name] = {"status": "pending", "seconds": None, "started": None, "finished": None,
+                                     "output": f"notebooks/{name}", "error": None}
+    status["state"] = "running"
+    _write_status(run_dir, status)
+    total = time.perf_counter()
+    params = status["parameters"]
+    for k, name in enumerate(sequence[todo:], todo + 1):
+        nb, out = folder / name, out_dir / name
+        entry = status["notebooks"][name]
+        entry.update(status="running", started=_now())
+        _write_status(run_dir, status)
+        log(f"[{k}/{len(sequence)}] {name} -> {out}")
+        t0 = time.perf_counter()
+        bar = {"desc": f"[{k}/{len(sequence)}] {nb.stem}", "leave": True} if progress else False
+        try:
+            pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=status["kernel_name"],
+                                cwd=str(nb.parent), progress_bar=bar, report_mode=False)
+        except BaseException as err:  # noqa: BLE001 -- recorded, then raised again or as NotebookFailed
+            if isinstance(err, pm.PapermillExecutionError):
+                reason = f"failed in cell {err.exec_count}: {err.ename}: {err.evalue}"
+            elif isinstance(err, KeyboardInterrupt):
+                reason = "interrupted"
+            else:
+                reason = f"failed: {type(err).__name__}: {err}"
+            entry.update(status="failed", finished=_now(), seconds=round(time.perf_counter() - t0, 1), error=reason)
+            status["state"] = "failed"
+            status["failed"] = name
+            _write_status(run_dir, status)
+            write_report(run_dir, status)
+            log(format_status(status))
+            if isinstance(err, KeyboardInterrupt):
+                raise
+            raise NotebookFailed(f"{name} {reason}\nThe executed notebook with the error is kept at {out}",
+                                 out, run_dir, name) from (None if isinstance(err, pm.PapermillExecutionError) else err)
+        entry.update(status="done", finished=_now(), seconds=round(time.perf_counter() - t0, 1))
+        _write_status(run_dir, status)
+        write_report(run_dir, status)
+        log(f"      done in {entry['seconds']:.1f} s")
+    status["state"] = "complete"
+    status.pop("failed", None)
+    _write_status(run_dir, status)
+    report = write_report(run_dir, status)
+    log(format_status(status))
+    log(f"{len(sequence) - todo} notebook(s) in {time.perf_counter() - total:.1f} s. Results: {run_dir}\nReport: {report}")
+    return run_dir
 
 
 def run_notebooks(
@@ -54,35 +241,146 @@ def run_notebooks(
     notebooks_dir: str | Path | None = None,
     progress: bool = True,
     log=print,
+    start: str | None = None,
+    stop: str | None = None,
+    kernel_name: str = KERNEL_NAME,
 ) -> Path:
     """Execute the notebooks with papermill; return the run folder.
 
-    Raises:
-        NotebookFailed: naming the notebook that failed and where its executed copy is.
-    """
-    import papermill as pm
+    Args:
+        profile, dataset, seed: the run (passed to every notebook, with ``run_dir``).
+        run_name: the folder under ``runs/<dataset>/`` (default ``<profile>-seed<seed>``).
+        parameters: any other notebook parameters (``{"iterations": 500}``).
+        select, start, stop: which notebooks (see :func:`find_notebooks`).
+        notebooks_dir: default: the checkout's ``notebooks/``.
+        progress: a progress bar per notebook (cells done, elapsed time).
+        log: where the per-notebook lines and the final table go.
+        kernel_name: the Jupyter kernel (default ``python3``, this interpreter's ipykernel).
 
+    Raises:
+        NotebookFailed: naming the notebook that failed and where its executed copy is;
+            ``status.json`` marks it failed, and :func:`resume_run` starts again from it.
+    """
     get_profile(profile)  # fail early on a bad name
-    run_dir = default_run_dir(dataset, profile, seed, run_name)
-    out_dir = run_dir / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = default_run_dir(dataset, profile, seed, run_name).resolve()
+    notebooks = find_notebooks(notebooks_dir, select, start, stop)
     params = {"profile": profile, "dataset": dataset, "seed": seed, "run_dir": str(run_dir), **(parameters or {})}
-    notebooks = find_notebooks(notebooks_dir, select)
-    total = time.perf_counter()
-    for k, nb in enumerate(notebooks, 1):
-        out = out_dir / nb.name
-        log(f"[{k}/{len(notebooks)}] {nb.name} -> {out}")
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(
-                str(nb), str(out), parameters=params, kernel_name=KERNEL_NAME, cwd=str(nb.parent),
-                progress_bar=progress, report_mode=False,
-            )
-        except pm.PapermillExecutionError as err:
-            raise NotebookFailed(
-                f"{nb.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
-                f"The executed notebook with the error is kept at {out}", out
-            ) from None
-        log(f"      done in {time.perf_counter() - t0:.1f} s")
-    log(f"{len(notebooks)} notebook(s) in {time.perf_counter() - total:.1f} s. Results: {run_dir}")
-    return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    status = {
+        "run_dir": str(run_dir), "profile": profile, "dataset": dataset, "seed": seed,
+        "run_name": run_dir.name, "kernel_name": kernel_name, "notebooks_dir": str(notebooks[0].parent.resolve()),
+        "parameters": params, "sequence": [p.name for p in notebooks], "state": "pending", "created": _now(),
+        "notebooks": {p.name: {"status": "pending"} for p in notebooks},
+    }
+    return _execute(run_dir, status, progress, log)
+
+
+def resume_run(
+    run_dir: str | Path,
+    parameters: dict[str, Any] | None = None,
+    progress: bool = True,
+    log=print,
+    kernel_name: str | None = None,
+) -> Path:
+    """Start a run again at its failed (or first unfinished) notebook, with its recorded parameters.
+
+    Args:
+        run_dir: a folder that ``run_notebooks`` wrote (holds ``status.json``).
+        parameters: parameters to change from the recorded ones (e.g. the one that broke it).
+        kernel_name: another kernel than the recorded one.
+
+    Raises:
+        FileNotFoundError: no ``status.json``; NotebookFailed: as :func:`run_notebooks`.
+    """
+    run_dir = Path(run_dir).resolve()
+    status = read_status(run_dir)
+    params = dict(status["parameters"])
+    for key in ("profile", "dataset", "seed", "run_dir"):
+        if parameters and key in parameters and parameters[key] != params.get(key):
+            raise ValueError(f"cannot change {key} of a run on resume ({params.get(key)!r} -> {parameters[key]!r}): start a new run")
+    params.update(parameters or {})
+    status["parameters"] = params
+    if kernel_name:
+        status["kernel_name"] = kernel_name
+    first = next((n for n in status["sequence"] if status["notebooks"][n]["status"] != "done"), None)
+    if first is not None:
+        log(f"resuming {run_dir} at {first}")
+    return _execute(run_dir, status, progress, log)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sweeps: one run per (dataset, seed), their metrics in one table
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class SweepResult:
+    """What :func:`sweep` did.
+
+    Attributes:
+        folder: ``runs/sweeps/<name>/`` (``summary.csv``, ``summary.md``, ``sweep.json``).
+        runs: one dict per run: ``dataset``, ``seed``, ``run_dir``, ``state``, ``failed``.
+        failed: the runs that stopped at a failing notebook.
+    """
+
+    folder: Path
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.runs if r["state"] != "complete"]
+
+
+def sweep(
+    seeds: Iterable[int],
+    datasets: Iterable[str] = ("synthetic",),
+    profile: str = "quick",
+    parameters: dict[str, Any] | None = None,
+    name: str | None = None,
+    select: Iterable[str] | None = None,
+    start: str | None = None,
+    stop: str | None = None,
+    notebooks_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    log=print,
+    kernel_name: str = KERNEL_NAME,
+) -> SweepResult:
+    """Run the sequence for every dataset x seed, then collect each run's metrics into one table.
+
+    Runs go to ``runs/<dataset>/<name>-seed<seed>`` (``name`` defaults to the profile, so a
+    sweep's runs are the runs ``fgi run --seed N`` makes). A failing run is recorded and the
+    sweep goes on with the next. ``resume=True`` skips complete runs and resumes the others.
+
+    Returns:
+        :class:`SweepResult`; the table is ``runs/sweeps/<name>/summary.csv`` (one row per run)
+        and ``summary.md`` (the rows, then mean ± std over seeds per dataset).
+    """
+    from .report import collect_metrics, write_sweep_table
+
+    get_profile(profile)
+    seeds, datasets = [int(s) for s in seeds], list(datasets)
+    if not seeds or not datasets:
+        raise ValueError("a sweep needs at least one seed and one dataset")
+    name = name or profile
+    folder = runs_root() / "sweeps" / name
+    result = SweepResult(folder)
+    for dataset in datasets:
+        for seed in seeds:
+            run_dir = default_run_dir(dataset, profile, seed, f"{name}-seed{seed}").resolve()
+            log(f"=== {dataset}, seed {seed}: {run_dir}")
+            record = {"dataset": dataset, "seed": seed, "run_dir": str(run_dir), "state": "complete", "failed": None}
+            try:
+                if resume and (run_dir / STATUS_FILE).is_file():
+                    resume_run(run_dir, parameters, progress=progress, log=log, kernel_name=kernel_name)
+                else:
+                    run_notebooks(profile, dataset, seed, run_dir.name, parameters, select, notebooks_dir, progress, log,
+                                  start, stop, kernel_name)
+            except NotebookFailed as err:
+                log(f"error: {err}")
+                record.update(state="failed", failed=err.notebook)
+            result.runs.append(record)
+    frame = collect_metrics([r["run_dir"] for r in result.runs], extra=result.runs)
+    csv_path, md_path = write_sweep_table(frame, folder, title=f"Sweep {name}: profile {profile}")
+    write_json(folder / "sweep.json", {"name": name, "profile": profile, "seeds": seeds, "datasets": datasets,
+                                        "parameters": parameters or {}, "runs": result.runs, "time_utc": _now()})
+    log(f"sweep {name}: {len(result.runs)} run(s), {len(result.failed)} failed. Table: {csv_path} and {md_path}")
+    return result

@@ -33,8 +33,33 @@ def git_commit(folder: str | os.PathLike | None = None) -> str | None:
         return None
 
 
+def accelerator_info() -> dict[str, Any]:
+    """What torch sees: CUDA (version, each GPU's name and memory), MPS, and the torchrun world.
+
+    Returns:
+        ``{"torch_cuda": str | None, "cudnn": int | None, "gpus": [{"name", "memory_gib",
+        "capability"}], "mps": bool, "world_size": int}``.
+    """
+    import torch
+
+    gpus = []
+    if torch.cuda.is_available():
+        for k in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(k)
+            gpus.append({"name": p.name, "memory_gib": round(p.total_memory / 2**30, 1), "capability": f"{p.major}.{p.minor}"})
+    from .distributed import launched_world_size
+
+    return {
+        "torch_cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+        "gpus": gpus,
+        "mps": bool(getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()),
+        "world_size": launched_world_size(),
+    }
+
+
 def environment_info(device: str | None = None) -> dict[str, Any]:
-    """Versions, platform, CPU count, device and git commit, for ``env.json``."""
+    """Versions, platform, CPU count, device, accelerators and git commit, for ``env.json``."""
     from importlib import metadata
 
     versions = {}
@@ -48,6 +73,7 @@ def environment_info(device: str | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "device": device,
+        "accelerators": accelerator_info(),
         "git_commit": git_commit(),
         "packages": versions,
         "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -140,12 +166,14 @@ def start_stage(
     device: str = "auto",
     split: str = "all",
     max_images: int | None = None,
+    record: bool = True,
     **params: Any,
 ) -> StageContext:
     """Resolve a notebook's parameters, create the run folder and record them.
 
     ``max_images`` caps the images (default: the profile's cap; ``0`` or a negative value
     means no cap). Synthetic data is generated with the profile's size and count.
+    ``record=False`` writes nothing (the other ranks of a ``torchrun`` launch: rank 0 records).
     """
     from .data import create_dataset
 
@@ -162,5 +190,5 @@ def start_stage(
     dev = resolve_device(device)
     recorded = {"profile": profile, "dataset": dataset, "data_root": str(getattr(ds, "root", "")) or None,
                 "gaze_csv": gaze_csv, "seed": seed, "device": dev, "split": split, "images": len(ids), **params}
-    folder = prepare_run(folder, stage, recorded, device=dev)
+    folder = prepare_run(folder, stage, recorded, device=dev) if record else Path(folder).expanduser().resolve()
     return StageContext(prof, ds, ids, folder, dev)

@@ -15,7 +15,6 @@ from fgi_core.gaze.fixations import (
     REQUIRED_COLUMNS,
     SACCADE_MS,
     FixationError,
-    FixationReport,
     fixation_statistics,
     fixations_to_frame,
     image_size_for,

@@ -160,14 +160,15 @@ class BatchSampler:
 
     def next(self) -> torch.Tensor:
         """The next ``batch_size`` indices (wrapping into a new epoch's permutation)."""
-        picked = []
-        while len(picked) < self.batch_size:
+        picked, count = [], 0  # count samples, not chunks: a batch has exactly batch_size indices
+        while count < self.batch_size:
             if self.position >= self.n:
                 self.order = torch.randperm(self.n, generator=self.generator)
                 self.position = 0
-            take = min(self.batch_size - len(picked), self.n - self.position)
+            take = min(self.batch_size - count, self.n - self.position)
             picked.append(self.order[self.position : self.position + take])
             self.position += take
+            count += take
         return torch.cat(picked)
 
     def state_dict(self) -> dict:

@@ -16,6 +16,12 @@ Output folder (``<run_dir>/<stage>/``)::
 
 ``resume=True`` continues from ``last.pt`` and ends at the same weights as an uninterrupted run
 on the CPU (batch order, flips, DARM / CutMix draws and the optimiser state are all restored).
+
+Devices: ``device="auto"`` picks CUDA, then MPS, then the CPU; on CUDA the forward passes run
+under bf16 autocast (``amp="auto"``). Launched by ``torchrun`` with several processes, the same
+``fit`` trains data-parallel with ``DistributedDataParallel`` (:mod:`fgi_core.distributed`):
+``batch_size`` stays the global batch, each rank takes its share, gradients are averaged, and
+only rank 0 writes. ``summary.json`` records the world size and, on CUDA, the peak GPU memory.
 """
 from __future__ import annotations
 
@@ -29,8 +35,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..config import look_up_option, resolve_device
-from ..io import atomic_path, write_json
+from .. import distributed
+from ..config import look_up_option
+from ..io import atomic_path, read_json, write_json
 from .data import BatchSampler, TrainingData, flip_batch
 
 __all__ = ["TrainConfig", "Method", "fit", "validation_dice", "plot_curves", "load_networks"]
@@ -53,6 +60,9 @@ class TrainConfig:
         amp: ``auto`` (bf16 autocast on CUDA, off on CPU), ``bf16`` or ``off``.
         flips: random flips on both axes.
         progress: show a progress bar.
+        data_parallel: under ``torchrun`` with ``WORLD_SIZE > 1``, train data-parallel
+            (DistributedDataParallel; ``batch_size`` is the global batch and must divide by the
+            world size). False: every process trains alone.
     """
 
     iterations: int = 100
@@ -70,6 +80,7 @@ class TrainConfig:
     amp: str = "auto"
     flips: bool = True
     progress: bool = True
+    data_parallel: bool = True
 
     def __post_init__(self) -> None:
         look_up_option(self.optimizer, ("sgd", "adamw"), "optimizer")
@@ -114,28 +125,33 @@ def _foreground(logits: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validation_dice(method: Method, data: TrainingData, cfg: TrainConfig, device: str) -> float:
+def validation_dice(method: Method, data: TrainingData, cfg: TrainConfig, device: str,
+                    dist_info: distributed.DistInfo | None = None) -> float:
     """Mean per-image Dice of ``method.predict`` against ``data.gt`` at training size.
 
-    Both empty counts as 1 (the convention of :mod:`fgi_core.evaluate`).
+    Both empty counts as 1 (the convention of :mod:`fgi_core.evaluate`). With ``dist_info`` of
+    several ranks, each scores images ``rank, rank + W, ...`` and the sums are added up, so
+    every rank returns the same mean over all images.
     """
     if data.gt is None:
         raise ValueError("validation needs ground truth: load the validation split with ground_truth=True")
+    dist_info = dist_info or distributed.DistInfo()
     for net in method.networks.values():
         net.eval()
-    scores = []
-    for start in range(0, len(data), cfg.batch_size):
-        index = torch.arange(start, min(start + cfg.batch_size, len(data)))
-        batch = data.batch(index, device)
+    mine = torch.arange(dist_info.rank, len(data), dist_info.world_size)
+    total_dice = torch.zeros((), dtype=torch.float64)
+    for start in range(0, len(mine), cfg.batch_size):
+        batch = data.batch(mine[start : start + cfg.batch_size], device)
         with _autocast(device, cfg.amp):
             pred = _foreground(method.predict(batch).float())
         gt = batch["gt"].bool()
         inter = (pred & gt).flatten(1).sum(1).float()
         total = (pred.flatten(1).sum(1) + gt.flatten(1).sum(1)).float()
-        scores.append(torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total)).cpu())
+        total_dice += torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total)).double().sum().cpu()
     for name in method.trainable:
         method.networks[name].train()
-    return float(torch.cat(scores).mean())
+    sums = distributed.all_reduce_sum(torch.stack([total_dice, torch.tensor(float(len(mine)), dtype=torch.float64)]), dist_info)
+    return float(sums[0] / sums[1].clamp(min=1))
 
 
 def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -201,18 +217,30 @@ def fit(
         val: validation split with ground truth (None: no validation; best = last).
         out_dir: the stage folder.
         cfg: :class:`TrainConfig`.
-        resume: continue from ``out_dir/checkpoints/last.pt`` when it exists.
+        resume: continue from ``out_dir/checkpoints/last.pt`` when it exists (a finished run only
+            loads its weights into ``method.networks`` and returns its ``summary.json``).
         stop_after: stop after this many iterations of *this call* (to test resume).
 
+    Under ``torchrun`` (``WORLD_SIZE > 1``, ``cfg.data_parallel``) every rank calls ``fit`` with
+    the same arguments; see :mod:`fgi_core.distributed` for what each does.
+
     Returns:
-        the summary dict (also written to ``summary.json``).
+        the summary dict (also written to ``summary.json``; every rank returns it).
+
+    Raises:
+        ValueError: the data lack a key the method needs; ``batch_size`` does not divide by
+            the number of processes.
     """
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
+    dist_info, device = distributed.setup(cfg.device, enabled=cfg.data_parallel)
+    main, world = dist_info.is_main, dist_info.world_size
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} (the global batch) does not divide by the {world} processes")
+    if main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
     for key in method.needs:
         if train.batch(torch.arange(1)).get(key) is None:
             raise ValueError(f"method {method.name!r} needs {key!r} but the training data has none loaded")
@@ -224,23 +252,32 @@ def fit(
     params = [p for name in method.trainable for p in method.networks[name].parameters() if p.requires_grad]
     opt = _optimizer(params, cfg)
     sched = _schedule(opt, cfg)
-    sampler = BatchSampler(len(train), cfg.batch_size, cfg.seed)
-    aug = torch.Generator().manual_seed(cfg.seed + 1)  # flips (CPU draws)
-    noise = torch.Generator(device=device).manual_seed(cfg.seed + 2)  # DARM, CutMix, noise (on device)
+    sampler = BatchSampler(len(train), cfg.batch_size, cfg.seed)  # the same global batches on every rank
+    aug = torch.Generator().manual_seed(cfg.seed + 1)  # flips (CPU draws, for the global batch)
+    noise = torch.Generator(device=device).manual_seed(cfg.seed + 2 + 100_003 * dist_info.rank)  # DARM, CutMix (per rank)
     start, best, best_it, rows = 0, -1.0, -1, []
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
 
     last = ckpt_dir / "last.pt"
     if resume and last.is_file():
-        state = torch.load(last, map_location=device, weights_only=False)
+        state = torch.load(last, map_location="cpu", weights_only=False)  # modules / optimiser move it to their device
         for name, net in method.networks.items():
             net.load_state_dict(state["networks"][name])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         sampler.load_state_dict(state["sampler"])
         aug.set_state(state["aug"])
-        noise.set_state(state["noise"].cpu() if device == "cpu" else state["noise"])
+        noise_states = state.get("noise_ranks") or [state["noise"]]
+        if dist_info.rank < len(noise_states):
+            noise.set_state(noise_states[dist_info.rank])
+        else:  # resumed with more processes than were saved: a fresh, still deterministic stream
+            noise.manual_seed(cfg.seed + 2 + 100_003 * dist_info.rank + state["iteration"])
         torch.set_rng_state(state["torch_rng"])
         start, best, best_it, rows = state["iteration"], state["best"], state["best_iteration"], state["log"]
+        if start >= cfg.iterations and (out_dir / "summary.json").is_file():
+            # already trained (e.g. by `torchrun ... fgi train`): the weights are loaded; keep its summary
+            return read_json(out_dir / "summary.json")
 
     def write_log() -> None:
         with atomic_path(out_dir / "log.csv") as tmp:
@@ -250,65 +287,86 @@ def fit(
                 writer.writeheader()
                 writer.writerows(rows)
 
+    def weights() -> dict:
+        return {n: m.state_dict() for n, m in method.networks.items()}
+
     def checkpoint(iteration: int) -> None:
+        noise_states = distributed.all_gather_objects(noise.get_state().cpu(), dist_info)  # every rank takes part
+        if not main:
+            return
         write_log()  # readable while training runs, and never ahead of the checkpoint
         _save(last, {
-            "iteration": iteration, "networks": {n: m.state_dict() for n, m in method.networks.items()},
+            "iteration": iteration, "networks": weights(),
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "sampler": sampler.state_dict(),
-            "aug": aug.get_state(), "noise": noise.get_state(), "torch_rng": torch.get_rng_state(),
+            "aug": aug.get_state(), "noise": noise_states[0], "noise_ranks": noise_states, "torch_rng": torch.get_rng_state(),
             "best": best, "best_iteration": best_it, "log": rows, "method": method.config, "train_config": asdict(cfg),
+            "world_size": world,
         })
 
     end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
-    bar = tqdm(total=cfg.iterations, initial=start, desc=method.name, disable=not cfg.progress, unit="it")
+    bar = tqdm(total=cfg.iterations, initial=start, desc=method.name, disable=not (cfg.progress and main), unit="it")
     t_start, sums, count = time.perf_counter(), {}, 0
-    for it in range(start, end):
-        batch = train.batch(sampler.next(), device)
-        if cfg.flips:
-            batch = flip_batch(batch, aug)
-        with _autocast(device, cfg.amp):
-            losses = method.loss(batch, it, noise)
-        opt.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        opt.step()
-        sched.step()
-        for k, v in losses.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach()) if torch.is_tensor(v) else sums.get(k, 0.0) + float(v)
-        count += 1
-        done = it + 1
-        validate = val is not None and (done % cfg.val_every == 0 or done == cfg.iterations)
-        if done % cfg.log_every == 0 or validate or done == end:
-            row = {"iteration": done, **{k: v / count for k, v in sums.items()}, "lr": sched.get_last_lr()[0],
-                   "seconds": time.perf_counter() - t_start, "val_dice": None}
-            sums, count = {}, 0
-            if validate:
-                row["val_dice"] = validation_dice(method, val, cfg, device)
-                if row["val_dice"] > best:
-                    best, best_it = row["val_dice"], done
-                    _save(ckpt_dir / "best.pt", {"iteration": done, "val_dice": best,
-                                                 "networks": {n: m.state_dict() for n, m in method.networks.items()}})
-                bar.set_postfix(val_dice=f"{row['val_dice']:.3f}", loss=f"{row['total']:.3f}")
-            rows.append(row)
-        if done % cfg.ckpt_every == 0 or done == end:
-            checkpoint(done)
-        bar.update()
+    with distributed.data_parallel(method.networks, method.trainable, dist_info, device):
+        for it in range(start, end):
+            index = sampler.next()
+            batch = train.batch(index, device)
+            if cfg.flips:
+                batch = flip_batch(batch, aug)  # drawn for the whole global batch: the same on every rank
+            if world > 1:
+                batch = {k: v[dist_info.rank :: world] for k, v in batch.items()}
+            with _autocast(device, cfg.amp):
+                losses = method.loss(batch, it, noise)
+            total = losses["total"]
+            if world > 1:  # every trainable parameter takes part in each step's gradient all-reduce
+                total = total + 0.0 * sum(p.reshape(-1)[0].float() for p in params)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            sched.step()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + (float(v.detach()) if torch.is_tensor(v) else float(v))
+            count += 1
+            done = it + 1
+            validate = val is not None and (done % cfg.val_every == 0 or done == cfg.iterations)
+            if done % cfg.log_every == 0 or validate or done == end:
+                if world > 1:  # the mean over ranks of each rank's mean: the global batch's mean
+                    keys = sorted(sums)
+                    reduced = distributed.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64), dist_info)
+                    sums = {k: float(v) / world for k, v in zip(keys, reduced)}
+                row = {"iteration": done, **{k: v / count for k, v in sums.items()}, "lr": sched.get_last_lr()[0],
+                       "seconds": time.perf_counter() - t_start, "val_dice": None}
+                sums, count = {}, 0
+                if validate:
+                    row["val_dice"] = validation_dice(method, val, cfg, device, dist_info)
+                    if row["val_dice"] > best:
+                        best, best_it = row["val_dice"], done
+                        if main:
+                            _save(ckpt_dir / "best.pt", {"iteration": done, "val_dice": best, "networks": weights()})
+                    bar.set_postfix(val_dice=f"{row['val_dice']:.3f}", loss=f"{row['total']:.3f}")
+                rows.append(row)
+            if done % cfg.ckpt_every == 0 or done == end:
+                checkpoint(done)
+            bar.update()
     bar.close()
-    if val is None and end == cfg.iterations:
-        _save(ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, "networks": {n: m.state_dict() for n, m in method.networks.items()}})
-
-    write_log()
-    if rows:
-        plot_curves(rows, out_dir / "curves.png", method.name)
-    timed = [r for r in rows if r["iteration"] > start]
     summary = {
         "method": method.name, "config": method.config, "train_config": asdict(cfg), "device": device,
+        "world_size": world, "global_batch": cfg.batch_size,
         "iterations_done": end, "complete": end == cfg.iterations,
         "best_val_dice": best if best >= 0 else None, "best_iteration": best_it if best_it >= 0 else None,
         "seconds": time.perf_counter() - t_start,
         "seconds_per_iteration": (time.perf_counter() - t_start) / max(1, end - start),
-        "final_val_dice": next((r["val_dice"] for r in reversed(timed) if r.get("val_dice") is not None), None),
+        "final_val_dice": next((r["val_dice"] for r in reversed([r for r in rows if r["iteration"] > start])
+                                if r.get("val_dice") is not None), None),
+        "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2**20 if device.startswith("cuda") else None,
     }
-    write_json(out_dir / "summary.json", summary)
+    if main:
+        if val is None and end == cfg.iterations:
+            _save(ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, "networks": weights()})
+        write_log()
+        if rows:
+            plot_curves(rows, out_dir / "curves.png", method.name)
+        write_json(out_dir / "summary.json", summary)
+    distributed.barrier(dist_info)  # the files exist before any rank goes on
     return summary
 
 
