@@ -33,7 +33,7 @@ from ..config import get_preset, look_up_option
 from .base import SegmentationDataset, register_dataset
 from .kvasir import read_image
 from .nci_isbi import read_dicom_slice
-from .splits import carve_validation, load_split_files
+from .splits import carve_validation, load_split_files, select_ids
 
 __all__ = ["FolderDataset", "MODALITY_PRESETS", "IMAGE_SUFFIXES"]
 
@@ -104,11 +104,7 @@ class FolderDataset(SegmentationDataset):
         if not self._files:
             raise FileNotFoundError(f"folder dataset: no images ({', '.join(IMAGE_SUFFIXES)}) in {image_dir}")
         all_ids = sorted(self._files)
-        if ids is not None:
-            missing = [i for i in ids if i not in self._files]
-            if missing:
-                raise KeyError(f"{len(missing)} requested ids have no image in {image_dir}: {missing[:5]}")
-            all_ids = list(ids)
+        all_ids = select_ids(all_ids, ids, self._files, image_dir)
         self.ids = all_ids
         listed = load_split_files(self.root / "splits", self._files, all_ids)
         if listed:

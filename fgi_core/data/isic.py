@@ -42,7 +42,7 @@ from ..config import get_preset
 from ..io import read_json, write_json
 from .base import SegmentationDataset, register_dataset
 from .kvasir import read_image
-from .splits import carve_validation, load_split_files, write_split_files
+from .splits import carve_validation, load_split_files, select_ids, write_split_files
 
 __all__ = ["ISIC2018", "OFFICIAL_FOLDERS", "prepare_isic", "default_splits", "write_simulated_gaze", "SIMULATED_CSV"]
 
@@ -191,11 +191,7 @@ class ISIC2018(SegmentationDataset):
                 self._masks[p.stem] = self.root / gt_dir / f"{p.stem}{MASK_SUFFIX}"
             self.official[subset] = [p.stem for p in found]
         all_ids = sorted(self._files)
-        if ids is not None:
-            missing = [i for i in ids if i not in self._files]
-            if missing:
-                raise KeyError(f"{len(missing)} requested ids have no image under {self.root}: {missing[:5]}")
-            all_ids = list(ids)
+        all_ids = select_ids(all_ids, ids, self._files, self.root)
         self.ids = all_ids
         listed = load_split_files(self.root / "splits", self._files, all_ids)
         if listed:

@@ -73,29 +73,11 @@ class KvasirSEG(SegmentationDataset):
                 f"<root>/images/*.jpg and <root>/masks/*.jpg (data_download.sh --only kvasir fetches it)."
             )
         self._files = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-        all_ids = sorted(self._files)
-        if ids is not None:
-            missing = [i for i in ids if i not in self._files]
-            if missing:
-                raise KeyError(f"{len(missing)} requested ids have no image in {image_dir}: {missing[:5]}")
-            all_ids = list(ids)
+        from .splits import load_split_files, select_ids  # (splits imports read_split_file from here)
+
+        all_ids = select_ids(sorted(self._files), ids, self._files, image_dir)
         self.ids = all_ids
-        self.splits = {"all": list(all_ids)}
-        keep = set(all_ids)
-        split_dir = self.root / "splits"
-        seen: dict[str, str] = {}
-        for split in ("train", "val", "test"):
-            f = split_dir / f"{split}.txt"
-            if f.is_file():
-                listed = read_split_file(f)
-                unknown = [i for i in listed if i not in self._files]
-                if unknown:
-                    raise KeyError(f"{f}: {len(unknown)} ids have no image in {image_dir}, e.g. {unknown[:3]}")
-                for i in listed:
-                    if i in seen:
-                        raise ValueError(f"{f}: id {i!r} is listed twice (also in {seen[i]}.txt); splits must not overlap")
-                    seen[i] = split
-                self.splits[split] = [i for i in listed if i in keep]
+        self.splits = {"all": list(all_ids), **load_split_files(self.root / "splits", self._files, all_ids)}
         self._gaze_csv = Path(gaze_csv).expanduser() if gaze_csv else None
         if self._gaze_csv is not None and not self._gaze_csv.is_file():
             raise FileNotFoundError(f"gaze_csv {self._gaze_csv} does not exist")

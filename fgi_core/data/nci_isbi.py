@@ -52,7 +52,7 @@ import numpy as np
 from ..config import get_preset
 from ..io import write_json
 from .base import SegmentationDataset, register_dataset
-from .splits import carve_validation, load_split_files, write_split_files
+from .splits import carve_validation, load_split_files, select_ids, write_split_files
 
 __all__ = [
     "NCIISBI",
@@ -447,11 +447,7 @@ class NCIISBI(SegmentationDataset):
             )
         self._files = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() == ".dcm"}
         all_ids = sorted(self._files, key=lambda i: _natural(i) if _SLICE_ID.match(i) else (i, 0))
-        if ids is not None:
-            missing = [i for i in ids if i not in self._files]
-            if missing:
-                raise KeyError(f"{len(missing)} requested ids have no image in {image_dir}: {missing[:5]}")
-            all_ids = list(ids)
+        all_ids = select_ids(all_ids, ids, self._files, image_dir)
         self.ids = all_ids
         self.splits = {"all": list(all_ids), **load_split_files(self.root / "splits", self._files, all_ids)}
         self._gaze_csv = Path(gaze_csv).expanduser() if gaze_csv else None

@@ -121,3 +121,18 @@ def load_split_files(split_dir: Path, known: Mapping[str, object] | set[str], ke
         out[f.stem] = [i for i in listed if i in keep]
     return out
 
+
+
+def select_ids(all_ids: list[str], ids: Iterable[str] | None, known: Mapping[str, object] | set[str], where: object) -> list[str]:
+    """``ids`` (order kept) when given, else ``all_ids``; every requested id must be ``known``.
+
+    Raises:
+        KeyError: ``"<n> requested ids have no image in <where>: [...]"``.
+    """
+    if ids is None:
+        return list(all_ids)
+    ids = list(ids)
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise KeyError(f"{len(missing)} requested ids have no image in {where}: {missing[:5]}")
+    return ids
