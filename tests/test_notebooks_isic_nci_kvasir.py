@@ -15,7 +15,7 @@ import pytest
 
 from official_layouts import make_isic_root, make_kvasir_root, make_nci_root
 
-NOTEBOOKS = ("01", "02", "03", "04")
+NOTEBOOKS = ("01", "02", "03", "04", "05", "06")
 
 
 def _fixture(kind: str, tmp: Path) -> Path:
@@ -59,7 +59,7 @@ def test_quick_notebooks_run_on_each_dataset(kind, modality, simulated, tmp_path
     # every notebook's own assert cells ran (they end with "checks passed")
     import nbformat
 
-    for name in ("01_gaze_preprocessing", "02_vlm_explanation", "03_teacher_training", "04_distillation"):
+    for name in ("01_gaze_preprocessing", "02_vlm_explanation", "03_teacher_training", "04_distillation", "05_evaluation", "06_interpretability"):
         nb = nbformat.read(run / "notebooks" / f"{name}.ipynb", as_version=4)
         text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
         assert "checks passed" in text, name
