@@ -12,6 +12,8 @@ Example:
 """
 from __future__ import annotations
 
+import os
+
 import abc
 from pathlib import Path
 from typing import Callable
@@ -101,6 +103,24 @@ class SegmentationDataset(abc.ABC):
     def image_rgb(self, image_id: str) -> np.ndarray:
         """uint8 H x W x 3 for display and the dense CRF (MRI: min-max to 8 bits, repeated)."""
         return to_rgb_uint8(self.image(image_id))
+
+
+def given_gaze_csv(gaze_csv: str | os.PathLike | None) -> Path | None:
+    """A reader's ``gaze_csv=`` argument as a Path (None stays None); it must exist."""
+    if not gaze_csv:
+        return None
+    path = Path(gaze_csv).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"gaze_csv {path} does not exist")
+    return path
+
+
+def first_gaze_csv(candidates: list[Path], dataset: str, hint: str) -> Path:
+    """The first existing file of ``candidates``, else a FileNotFoundError listing them and ``hint``."""
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(f"no gaze CSV for {dataset}; looked at: " + ", ".join(str(c) for c in candidates) + f". {hint}")
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from ..config import get_preset, look_up_option
-from .base import SegmentationDataset, register_dataset
+from .base import SegmentationDataset, first_gaze_csv, given_gaze_csv, register_dataset
 from .kvasir import read_image
 from .nci_isbi import read_dicom_slice
 from .splits import carve_validation, load_split_files, select_ids
@@ -112,9 +112,7 @@ class FolderDataset(SegmentationDataset):
         else:
             train, val = carve_validation(all_ids, val_fraction, seed)
             self.splits = {"all": list(all_ids), "train": train, "val": val}
-        self._gaze_csv = Path(gaze_csv).expanduser() if gaze_csv else None
-        if self._gaze_csv is not None and not self._gaze_csv.is_file():
-            raise FileNotFoundError(f"gaze_csv {self._gaze_csv} does not exist")
+        self._gaze_csv = given_gaze_csv(gaze_csv)
 
     def image(self, image_id: str) -> np.ndarray:
         """uint8 H x W x 3 RGB; for ``mri``: H x W (DICOM: float32 with the rescale applied)."""
@@ -141,11 +139,8 @@ class FolderDataset(SegmentationDataset):
 
     def gaze_csv(self, work_dir: str | os.PathLike | None = None) -> Path:
         candidates = [self._gaze_csv] if self._gaze_csv else [self.root / n for n in GAZE_NAMES]
-        for c in candidates:
-            if c.is_file():
-                return c
-        raise FileNotFoundError(
-            "no gaze CSV for the folder dataset; looked at: " + ", ".join(str(c) for c in candidates)
-            + ". Put your fixations (GazeMedSeg columns: IMAGE, CURRENT_FIX_INDEX, CURRENT_FIX_X, CURRENT_FIX_Y, "
-            "CURRENT_FIX_DURATION, ..., IMAGE_HEIGHT, IMAGE_WIDTH) in <root>/gaze.csv, or pass gaze_csv=..."
+        return first_gaze_csv(
+            candidates, "the folder dataset",
+            "Put your fixations (GazeMedSeg columns: IMAGE, CURRENT_FIX_INDEX, CURRENT_FIX_X, CURRENT_FIX_Y, "
+            "CURRENT_FIX_DURATION, ..., IMAGE_HEIGHT, IMAGE_WIDTH) in <root>/gaze.csv, or pass gaze_csv=...",
         )

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..config import get_preset
 from ..io import read_json, write_json
-from .base import SegmentationDataset, register_dataset
+from .base import SegmentationDataset, given_gaze_csv, register_dataset
 from .kvasir import read_image
 from .splits import carve_validation, load_split_files, select_ids, write_split_files
 
@@ -200,9 +200,7 @@ class ISIC2018(SegmentationDataset):
             keep = set(all_ids)
             made = default_splits(self.official, val_fraction, self.seed)
             self.splits = {"all": list(all_ids), **{k: [i for i in v if i in keep] for k, v in made.items()}}
-        self._gaze_csv = Path(gaze_csv).expanduser() if gaze_csv else None
-        if self._gaze_csv is not None and not self._gaze_csv.is_file():
-            raise FileNotFoundError(f"gaze_csv {self._gaze_csv} does not exist")
+        self._gaze_csv = given_gaze_csv(gaze_csv)
 
     def official_set(self, image_id: str) -> str:
         """``training``, ``validation`` or ``test``: the official set the image comes from."""

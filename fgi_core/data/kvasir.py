@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..config import get_preset
-from .base import SegmentationDataset, register_dataset
+from .base import SegmentationDataset, first_gaze_csv, given_gaze_csv, register_dataset
 
 __all__ = ["KvasirSEG", "read_split_file"]
 
@@ -78,9 +78,7 @@ class KvasirSEG(SegmentationDataset):
         all_ids = select_ids(sorted(self._files), ids, self._files, image_dir)
         self.ids = all_ids
         self.splits = {"all": list(all_ids), **load_split_files(self.root / "splits", self._files, all_ids)}
-        self._gaze_csv = Path(gaze_csv).expanduser() if gaze_csv else None
-        if self._gaze_csv is not None and not self._gaze_csv.is_file():
-            raise FileNotFoundError(f"gaze_csv {self._gaze_csv} does not exist")
+        self._gaze_csv = given_gaze_csv(gaze_csv)
 
     def image(self, image_id: str) -> np.ndarray:
         return read_image(self._files[self.check_id(image_id)])
@@ -98,10 +96,4 @@ class KvasirSEG(SegmentationDataset):
         if os.environ.get("FGI_KVASIR_GAZE"):
             candidates.append(Path(os.environ["FGI_KVASIR_GAZE"]))
         candidates += [self.root / "kvasir_fixation.csv", self.root.parent / "gazemedseg" / "kvasir_fixation.csv"]
-        for c in candidates:
-            if c.is_file():
-                return c
-        raise FileNotFoundError(
-            "no gaze CSV for Kvasir-SEG; looked at: " + ", ".join(str(c) for c in candidates)
-            + ". Pass gaze_csv=... or fetch it with data_download.sh --only gazemedseg."
-        )
+        return first_gaze_csv(candidates, "Kvasir-SEG", "Pass gaze_csv=... or fetch it with data_download.sh --only gazemedseg.")

@@ -51,7 +51,7 @@ import numpy as np
 
 from ..config import get_preset
 from ..io import write_json
-from .base import SegmentationDataset, register_dataset
+from .base import SegmentationDataset, first_gaze_csv, given_gaze_csv, register_dataset
 from .splits import carve_validation, load_split_files, select_ids, write_split_files
 
 __all__ = [
@@ -450,9 +450,7 @@ class NCIISBI(SegmentationDataset):
         all_ids = select_ids(all_ids, ids, self._files, image_dir)
         self.ids = all_ids
         self.splits = {"all": list(all_ids), **load_split_files(self.root / "splits", self._files, all_ids)}
-        self._gaze_csv = Path(gaze_csv).expanduser() if gaze_csv else None
-        if self._gaze_csv is not None and not self._gaze_csv.is_file():
-            raise FileNotFoundError(f"gaze_csv {self._gaze_csv} does not exist")
+        self._gaze_csv = given_gaze_csv(gaze_csv)
 
     def image(self, image_id: str) -> np.ndarray:
         """float32 H x W: DICOM pixel data x RescaleSlope + RescaleIntercept."""
@@ -472,10 +470,4 @@ class NCIISBI(SegmentationDataset):
         if os.environ.get("FGI_NCI_ISBI_GAZE"):
             candidates.append(Path(os.environ["FGI_NCI_ISBI_GAZE"]))
         candidates += [self.root / "nci-isbi_fixation.csv", self.root.parent / "gazemedseg" / "nci-isbi_fixation.csv"]
-        for c in candidates:
-            if c.is_file():
-                return c
-        raise FileNotFoundError(
-            "no gaze CSV for NCI-ISBI; looked at: " + ", ".join(str(c) for c in candidates)
-            + ". Pass gaze_csv=... or fetch it with data_download.sh --only gazemedseg."
-        )
+        return first_gaze_csv(candidates, "NCI-ISBI", "Pass gaze_csv=... or fetch it with data_download.sh --only gazemedseg.")
