@@ -63,8 +63,12 @@ def stage_seconds(stage: Path) -> float | None:
         return None
     import pandas as pd
 
-    frame = pd.read_csv(log)
-    return float(frame["seconds"].iloc[-1]) if len(frame) else None
+    seconds = pd.read_csv(log)["seconds"].to_numpy()
+    if not len(seconds):
+        return None
+    # the clock restarts at each resume: add up the segments (each ends where the next one drops)
+    ends = [i for i in range(len(seconds) - 1) if seconds[i + 1] < seconds[i]] + [len(seconds) - 1]
+    return float(sum(seconds[i] for i in ends))
 
 
 def summary_complete(stage: Path, iterations: int) -> bool:
@@ -184,7 +188,27 @@ class Bench:
             "git_commit": git_commit(), "machine": platform.platform(), "wall_seconds": sum((m.get("seconds") or 0) for m in self.results["methods"].values()),
         })
         self.results["paired_dice"] = self.paired()
+        self.results["targets"] = self.targets()
         write_json(self.results_path, self.results)
+
+    def targets(self) -> dict:
+        """The issue's targets for the student, from the rows present: the share of the gap between the best
+        gaze baseline and full supervision that the student closes (target >= 0.5, with the paired
+        interval student - best gaze above zero) and the student's Dice as a share of full supervision's
+        (target >= 0.9)."""
+        methods = self.results["methods"]
+        gaze_rows = [k for k in ("m_hc", "m_bc", "gazemedseg") if k in methods]
+        if not ({"fgi_student", "full"} <= set(methods) and gaze_rows):
+            return {}
+        best = max(gaze_rows, key=lambda k: methods[k]["dice"]["mean"])
+        student, full, gaze = (methods[k]["dice"]["mean"] for k in ("fgi_student", "full", best))
+        paired = self.results["paired_dice"].get(f"fgi_student - {best}", {})
+        gap = full - gaze
+        return {"best_gaze_baseline": best, "student_minus_best_gaze": student - gaze, "full_minus_best_gaze": gap,
+                "gap_closed": (student - gaze) / gap if gap > 0 else None,
+                "student_over_full": student / full if full else None,
+                "paired_ci_above_zero": bool(paired) and paired["low"] > 0,
+                "met": bool(gap > 0 and (student - gaze) >= 0.5 * gap and bool(paired) and paired["low"] > 0 and student >= 0.9 * full)}
 
     def paired(self) -> dict:
         """FGI student minus each other method, per image (loads earlier methods' CSVs too)."""
@@ -228,6 +252,12 @@ def main() -> None:
                         for k, v in methods.items()}))
     for k, v in bench.results.get("paired_dice", {}).items():
         print(f"{k}: {v['mean']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]")
+    if bench.results.get("targets"):
+        t = bench.results["targets"]
+        gap = "n/a" if t["gap_closed"] is None else f"{t['gap_closed']:.2f}"
+        print(f"student closes {gap} of the gap to full supervision over {t['best_gaze_baseline']} "
+              f"(target 0.5, paired CI above zero: {t['paired_ci_above_zero']}), reaches {t['student_over_full']:.2f} of full "
+              f"(target 0.9): {'met' if t['met'] else 'not met'}")
     print(f"{time.perf_counter() - t0:.0f} s; results in {bench.results_path}")
 
 

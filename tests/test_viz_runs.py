@@ -69,3 +69,20 @@ def test_start_stage_records_parameters_and_caps_images(tmp_path):
     assert start_stage("01_test", run_dir=str(tmp_path / "run"), max_images=0).ids.__len__() == 24  # 0 = no cap
     env = json.loads((tmp_path / "run" / "env.json").read_text())
     assert env["packages"]["numpy"] == np.__version__
+
+
+def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
+    """mkstemp's temporary files are private (0600); a finished file must be readable like any other."""
+    import os
+    import stat
+
+    from fgi_core.io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        out = atomic_write_text(tmp_path / "atomic.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o644
