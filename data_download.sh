@@ -386,56 +386,21 @@ EOF2
 # ---------------------------------------------------------------------------------------------
 GAZE_SUMS=${FGI_GAZEMEDSEG_SUMS:-$MANIFEST_DIR/gazemedseg_sha256.txt}
 
-gaze_expected_sum() {
-    local name=$1 sum
-    sum=$(awk -v n="$name" '{
-            sub(/\r$/, "")
-            if (NF < 2) next
-            f = $2; sub(/^\*/, "", f); sub(/^.*\//, "", f)
-            if (f == n) { print tolower($1); exit }
-        }' "$GAZE_SUMS")
-    case "$sum" in
-        [0-9a-f][0-9a-f][0-9a-f][0-9a-f]*) ;;
-        *) die "no sha256 for $name in $GAZE_SUMS" ;;
-    esac
-    [ ${#sum} -eq 64 ] || die "malformed sha256 for $name in $GAZE_SUMS: $sum"
-    printf '%s\n' "$sum"
-}
-
 do_gazemedseg() {
-    local dir="$DATA_DIR/gazemedseg" name url dest part expected actual
+    local dir="$DATA_DIR/gazemedseg" name url dest expected
     [ -f "$GAZE_SUMS" ] || die "GazeMedSeg checksum file not found: $GAZE_SUMS (it ships with the repository under fgi_core/data/manifests/; FGI_GAZEMEDSEG_SUMS can point elsewhere)"
     for name in $GAZE_FILES; do
         url="$GAZE_BASE_URL/$name"
         resolve_source "$url"
         dest="$dir/$name"
-        part="$dest.part"
-        expected=$(gaze_expected_sum "$name")
+        expected=$(expected_sum "$GAZE_SUMS" "$name")
         if [ $DRY_RUN -eq 1 ]; then
             say "  would fetch $SRC"
             say "        into $dest (sha256 $expected)"
             [ -f "$dest" ] && say "        ($dest exists: it would be checked and skipped if it matches)"
             continue
         fi
-        if [ -f "$dest" ]; then
-            actual=$(sha256_of "$dest")
-            if [ "$actual" = "$expected" ]; then
-                say "  already verified: $dest"
-                continue
-            fi
-            warn "$dest exists but its sha256 is $actual, not $expected: fetching it again"
-            rm -f -- "$dest"
-        fi
-        mkdir -p -- "$dir"
-        fetch "$SRC" "$SRC_KIND" "$part"
-        reject_html "$part" "$SRC"
-        actual=$(sha256_of "$part")
-        if [ "$actual" != "$expected" ]; then
-            rm -f -- "$part"
-            die "sha256 mismatch for $name (from $SRC): expected $expected, actual $actual. The bad file was deleted."
-        fi
-        mv -f -- "$part" "$dest"
-        say "  verified: $dest"
+        get_file "$url" "$dest" "gazemedseg/$name" "$expected"
     done
 }
 

@@ -204,11 +204,12 @@ class Bench:
         student, full, gaze = (methods[k]["dice"]["mean"] for k in ("fgi_student", "full", best))
         paired = self.results["paired_dice"].get(f"fgi_student - {best}", {})
         gap = full - gaze
+        ci_above_zero = bool(paired) and paired["low"] > 0
         return {"best_gaze_baseline": best, "student_minus_best_gaze": student - gaze, "full_minus_best_gaze": gap,
                 "gap_closed": (student - gaze) / gap if gap > 0 else None,
                 "student_over_full": student / full if full else None,
-                "paired_ci_above_zero": bool(paired) and paired["low"] > 0,
-                "met": bool(gap > 0 and (student - gaze) >= 0.5 * gap and bool(paired) and paired["low"] > 0 and student >= 0.9 * full)}
+                "paired_ci_above_zero": ci_above_zero,
+                "met": bool(gap > 0 and student - gaze >= 0.5 * gap and ci_above_zero and student >= 0.9 * full)}
 
     def paired(self) -> dict:
         """FGI student minus each other method, per image (loads earlier methods' CSVs too)."""
