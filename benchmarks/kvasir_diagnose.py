@@ -10,7 +10,10 @@ at training size (128 px) on the train split:
   (joint) teacher, the student and the M_bc baseline;
 * the share of the band ``M_bc & ~M_hc`` that each teacher marks confident background
   (p <= tau_neg), i.e. where CWC contradicts the student's own label, and the share of the
-  ground truth inside that confident background.
+  ground truth inside that confident background;
+* what DARM's disagreement set U (stage-2 teacher vs student, both at the end of training) is
+  made of: the share of U where M_bc says lesion and the student predicts background, i.e. the
+  pixels whose labels DARM drops (target ``ignore``) exactly where the student misses the lesion.
 
     python benchmarks/kvasir_diagnose.py            # writes benchmarks/results/kvasir_diagnose.json
 """
@@ -83,15 +86,24 @@ def main() -> None:
     base = create_model("unet", in_channels=3, widths=student_widths(prof.teacher_widths))
     load_networks(run / "baselines" / "m_bc", {"network": base}, "best")
     nets["UNet on M_bc"] = (base, False)
+    probs = {}
     for name, (net, with_text) in nets.items():
-        p = probabilities(net, with_text)
+        p = probs[name] = probabilities(net, with_text)
         row = overlap(p >= 0.5)
         confident_bg = p <= opts.tau_neg
         row["band_confident_background"] = float((confident_bg & band).sum() / band.sum().clamp(min=1))
         row["gt_confident_background"] = float((confident_bg & gt).sum() / gt.sum().clamp(min=1))
         row["band_predicted_foreground"] = float(((p >= 0.5) & band).sum() / band.sum().clamp(min=1))
         rows[name] = row
-    result = {"split": args.split, "n": len(ids), "image_size": prof.image_size, "tau_neg": opts.tau_neg,
+    teacher_fg, student_fg = probs["teacher, stage 2 (joint)"] >= 0.5, probs["student"] >= 0.5
+    u = teacher_fg != student_fg
+    n_u = u.sum().clamp(min=1)
+    darm = {"u_share_of_image": float(u.float().mean()),
+            "u_label_lesion_student_background": float((u & m_bc & ~student_fg).sum() / n_u),
+            "u_label_lesion_student_lesion": float((u & m_bc & student_fg).sum() / n_u),
+            "u_label_background": float((u & ~m_bc).sum() / n_u),
+            "u_inside_truth": float((u & gt).sum() / n_u)}
+    result = {"split": args.split, "darm_disagreement": darm, "n": len(ids), "image_size": prof.image_size, "tau_neg": opts.tau_neg,
               "band_share_of_gt": float((band & gt).sum() / gt.sum()), "rows": rows, "seconds": time.perf_counter() - t0}
     write_json(args.out, result)
     print(f"{args.split}: {len(ids)} images at {prof.image_size} px; the band M_bc minus M_hc holds "
@@ -100,6 +112,10 @@ def main() -> None:
     for name, r in rows.items():
         extra = [f"{100 * r[k]:.1f} %" if k in r else "" for k in ("band_predicted_foreground", "band_confident_background", "gt_confident_background")]
         print(f"| {name:26} | {r['dice_vs_gt']:.3f} | {r['recall_vs_gt']:.3f} | {r['area_over_gt']:.2f} | " + " | ".join(extra) + " |")
+    print(f"DARM's U (teacher != student): {100 * darm['u_share_of_image']:.1f} % of the pixels; of U, "
+          f"{100 * darm['u_label_lesion_student_background']:.0f} % M_bc lesion the student misses, "
+          f"{100 * darm['u_label_lesion_student_lesion']:.0f} % M_bc lesion the teacher misses, "
+          f"{100 * darm['u_label_background']:.0f} % M_bc background; {100 * darm['u_inside_truth']:.0f} % inside the truth")
 
 
 if __name__ == "__main__":
