@@ -391,10 +391,10 @@ do_gazemedseg() {
     [ -f "$GAZE_SUMS" ] || die "GazeMedSeg checksum file not found: $GAZE_SUMS (it ships with the repository under fgi_core/data/manifests/; FGI_GAZEMEDSEG_SUMS can point elsewhere)"
     for name in $GAZE_FILES; do
         url="$GAZE_BASE_URL/$name"
-        resolve_source "$url"
         dest="$dir/$name"
         expected=$(expected_sum "$GAZE_SUMS" "$name")
         if [ $DRY_RUN -eq 1 ]; then
+            resolve_source "$url"  # get_file resolves it for a real fetch
             say "  would fetch $SRC"
             say "        into $dest (sha256 $expected)"
             [ -f "$dest" ] && say "        ($dest exists: it would be checked and skipped if it matches)"
