@@ -283,7 +283,8 @@ def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
     for ax, title in zip(axes, ("headline rows", "FGI student and its ablations")):
         ax.set(xlabel="iteration", title=title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:  # a panel can be empty (a results file with ablations only)
+            ax.legend(fontsize=7, loc="lower right")
     axes[0].set_ylabel("val Dice (128 px)")
     fig.suptitle(f"Kvasir-SEG, real gaze, cpu profile: validation curves ({results.get('n_val', '?')} val images)", fontsize=10)
     save_figure(fig, path)
