@@ -264,7 +264,10 @@ def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
     from fgi_core.viz import save_figure
 
     labels = {"fgi_teacher": "FGI teacher (stage 1)", "fgi_student": "FGI student", **METHOD_LABELS, **VARIANT_LABELS}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
+    # tab10 without its grey (UNet on M_bc is the grey dashed reference on the right) and black (the student)
+    palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]
+    used = [0, 0]
     drawn = 0
     for key, row in results["methods"].items():
         stage = "teacher" if key == "fgi_teacher" else row.get("stage")
@@ -274,7 +277,14 @@ def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
         frame = pd.read_csv(log).dropna(subset=["val_dice"]).drop_duplicates("iteration", keep="last")
         headline = key in HEADLINE
         for i, ax in enumerate(axes if key in ("fgi_student", "m_bc") else [axes[0 if headline else 1]]):
-            style = {"color": "k", "lw": 2} if key == "fgi_student" else {"color": "0.5", "ls": "--"} if key == "m_bc" and i else {}
+            panel = i if key in ("fgi_student", "m_bc") else (0 if headline else 1)
+            if key == "fgi_student":
+                style = {"color": "k", "lw": 2}
+            elif key == "m_bc" and panel == 1:
+                style = {"color": "0.5", "ls": "--"}
+            else:
+                style = {"color": palette[used[panel] % len(palette)]}
+                used[panel] += 1
             ax.plot(frame["iteration"], frame["val_dice"], marker=".", label=labels.get(key, key), **style)
         drawn += 1
     if not drawn:
@@ -284,7 +294,7 @@ def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
         ax.set(xlabel="iteration", title=title)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:  # a panel can be empty (a results file with ablations only)
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     axes[0].set_ylabel("val Dice (128 px)")
     fig.suptitle(f"Kvasir-SEG, real gaze, cpu profile: validation curves ({results.get('n_val', '?')} val images)", fontsize=10)
     save_figure(fig, path)
