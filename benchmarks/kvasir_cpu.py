@@ -265,9 +265,10 @@ def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
 
     labels = {"fgi_teacher": "FGI teacher (stage 1)", "fgi_student": "FGI student", **METHOD_LABELS, **VARIANT_LABELS}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
-    # tab10 without its grey (UNet on M_bc is the grey dashed reference on the right) and black (the student)
-    palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]
-    used = [0, 0]
+    # One colour per key, the same in every results file: tab10 without its grey (UNet on M_bc is the
+    # grey dashed reference on the right; the student is black), plus navy for a tenth ablation.
+    palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7] + ["#1a237e"]
+    variants = ABLATIONS + EXPLORATORY
     drawn = 0
     for key, row in results["methods"].items():
         stage = "teacher" if key == "fgi_teacher" else row.get("stage")
@@ -283,8 +284,8 @@ def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
             elif key == "m_bc" and panel == 1:
                 style = {"color": "0.5", "ls": "--"}
             else:
-                style = {"color": palette[used[panel] % len(palette)]}
-                used[panel] += 1
+                order = HEADLINE if panel == 0 else variants
+                style = {"color": palette[order.index(key) % len(palette)] if key in order else None}
             ax.plot(frame["iteration"], frame["val_dice"], marker=".", label=labels.get(key, key), **style)
         drawn += 1
     if not drawn:
@@ -296,7 +297,8 @@ def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
         if ax.get_legend_handles_labels()[0]:  # a panel can be empty (a results file with ablations only)
             ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     axes[0].set_ylabel("val Dice (128 px)")
-    fig.suptitle(f"Kvasir-SEG, real gaze, cpu profile: validation curves ({results.get('n_val', '?')} val images)", fontsize=10)
+    seeds = ", ".join(str(x) for x in results.get("seeds", [])) or "?"
+    fig.suptitle(f"Kvasir-SEG, real gaze, cpu profile, seed {seeds}: validation curves ({results.get('n_val', '?')} val images)", fontsize=10)
     save_figure(fig, path)
     plt.close(fig)
     return path
