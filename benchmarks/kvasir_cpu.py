@@ -268,7 +268,7 @@ def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
     # One colour per key, the same in every results file: tab10 without its grey (UNet on M_bc is the
     # grey dashed reference on the right; the student is black), plus navy for a tenth ablation.
     palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7] + ["#1a237e"]
-    variants = ABLATIONS + EXPLORATORY
+    colour = {key: palette[i % len(palette)] for order in (HEADLINE, ABLATIONS + EXPLORATORY) for i, key in enumerate(order)}
     drawn = 0
     for key, row in results["methods"].items():
         stage = "teacher" if key == "fgi_teacher" else row.get("stage")
@@ -276,17 +276,15 @@ def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
         if log is None or not log.is_file():
             continue
         frame = pd.read_csv(log).dropna(subset=["val_dice"]).drop_duplicates("iteration", keep="last")
-        headline = key in HEADLINE
-        for i, ax in enumerate(axes if key in ("fgi_student", "m_bc") else [axes[0 if headline else 1]]):
-            panel = i if key in ("fgi_student", "m_bc") else (0 if headline else 1)
+        panels = (0, 1) if key in ("fgi_student", "m_bc") else (0,) if key in HEADLINE else (1,)
+        for panel in panels:
             if key == "fgi_student":
                 style = {"color": "k", "lw": 2}
             elif key == "m_bc" and panel == 1:
                 style = {"color": "0.5", "ls": "--"}
             else:
-                order = HEADLINE if panel == 0 else variants
-                style = {"color": palette[order.index(key) % len(palette)] if key in order else None}
-            ax.plot(frame["iteration"], frame["val_dice"], marker=".", label=labels.get(key, key), **style)
+                style = {"color": colour.get(key)}
+            axes[panel].plot(frame["iteration"], frame["val_dice"], marker=".", label=labels.get(key, key), **style)
         drawn += 1
     if not drawn:
         plt.close(fig)
