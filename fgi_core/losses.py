@@ -68,12 +68,14 @@ __all__ = [
     "disagreement",
     "label_disagreement",
     "cutmix",
+    "cutmix_pairs",
     "uniform_noise",
     "rampup",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
-DARM_TARGETS = ("ignore", "background")
+DARM_TARGETS = ("background", "ignore", "keep")
+DARM_BUDGETS = ("image", "batch")
 _LOG_EPS = math.log(1e-6)  # log of the clamp floor of L_neg (METHOD.md section 4)
 
 
@@ -508,8 +510,9 @@ def darm(
     ratio: float = 0.3,
     sides: tuple[int, int] = (3, 11),
     generator: torch.Generator | None = None,
-    target: str = "ignore",
+    target: str = "background",
     return_blocks: bool = False,
+    budget: str = "image",
 ):
     """Disagreement-aware random masking: zero square blocks centred on random pixels of U.
 
@@ -557,9 +560,16 @@ def darm(
             Default ``(3, 11)``.
         generator: the ``torch.Generator`` of all randomness (centres and sides), on the
             images' device; ``None`` uses torch's global generator.
-        target: ``"ignore"`` (default): labels returned unchanged, the caller leaves
-            ``block_mask`` out of the loss (:func:`ce_loss` ``ignore=``); ``"background"``
-            (the authors' code): labels set to 0 inside the blocks.
+        target: what the labels become inside the blocks: ``"background"`` (default; the
+            authors' code, and the paper applies DARM to M_bc before the loss): set to 0;
+            ``"ignore"``: returned unchanged and the caller leaves ``block_mask`` out of the
+            loss (:func:`ce_loss` ``ignore=``); ``"keep"``: returned unchanged and kept in the
+            loss (only the image is masked).
+        budget: ``"image"`` (default): the recipe above, per image; ``"batch"``: the authors'
+            rule (:func:`_batch_budget_blocks`): centres drawn from U of the whole batch, sides
+            ``2 (s // 2) + 1`` for ``s`` uniform in 3..10 (so 3, 5, 5, 7, 7, 9, 9, 11), block
+            areas clipped to the image and *summed* (overlaps counted twice) until they reach
+            ``int(ratio * |U of the batch|)``. ``sides`` is ignored there.
         return_blocks: also return a :class:`DarmBlocks` with the candidate centres, their
             sides and which were painted (for tests and figures).
 
@@ -585,6 +595,7 @@ def darm(
         True
     """
     target = look_up_option(target, DARM_TARGETS, "darm target")
+    budget = look_up_option(budget, DARM_BUDGETS, "darm budget")
     _check_tensor(images, "images")
     if images.ndim != 4:
         raise ValueError(f"images must be B x C x H x W, got shape {_shape(images)}")
@@ -593,6 +604,14 @@ def darm(
     if not 0.0 <= float(ratio) <= 1.0:
         raise ValueError(f"ratio must be in [0, 1], got {ratio}")
     lo, hi = _check_sides(sides)
+
+    if budget == "batch":
+        if return_blocks:
+            raise ValueError("return_blocks is for budget='image' only")
+        block_mask = _batch_budget_blocks(_binary(disagreement).to(images.device), float(ratio), generator)
+        masked_images = images * (~block_mask[:, None]).to(images.dtype)
+        labels_out = labels.masked_fill(block_mask.to(labels.device), 0) if target == "background" else labels
+        return masked_images, labels_out, block_mask
 
     device = images.device
     b, _, h, w = images.shape
@@ -645,7 +664,7 @@ def darm(
     # a product with the keep mask: 3x faster than torch.where on the CPU; finite inputs get
     # exact zeros (a NaN or inf inside a block would stay non-finite)
     masked_images = images * (~block_mask[:, None]).to(images.dtype)
-    labels_out = labels if target == "ignore" else labels.masked_fill(block_mask.to(labels.device), 0)
+    labels_out = labels.masked_fill(block_mask.to(labels.device), 0) if target == "background" else labels
     if not return_blocks:
         return masked_images, labels_out, block_mask
     blocks = DarmBlocks(
@@ -656,15 +675,61 @@ def darm(
     return masked_images, labels_out, block_mask, blocks
 
 
-def disagreement(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+def _batch_budget_blocks(u: torch.Tensor, ratio: float, generator: torch.Generator | None) -> torch.Tensor:
+    """The authors' DARM budget, vectorised: bool ``B x H x W`` union of the blocks.
+
+    Their loop walks a shuffle of U's pixels over the whole batch; at each it stops if the
+    summed block areas reached ``int(ratio * |U|)``, else zeroes a block of side
+    ``2 (s // 2) + 1``, ``s`` uniform in 3..10, clipped to the image, and adds its clipped
+    area. Here the centres are drawn with replacement (the same as the shuffle while the blocks
+    kept are few against ``|U|``), every candidate's clipped area is computed at once, and the
+    candidates whose preceding areas sum below the goal are kept. A block is at least 2 x 2
+    pixels after clipping, so ``goal / 4 + 1`` candidates always suffice.
+    """
+    b, h, w = u.shape
+    hw, device = h * w, u.device
+    with torch.no_grad():
+        count = u.reshape(-1).cumsum(0)  # running count of U over the whole batch
+        n_u = count[-1]
+        goal = torch.floor(n_u.to(torch.float64) * ratio)  # int(total * ratio), as theirs
+        most = float(goal.item()) if device.type == "cpu" else ratio * b * hw  # no host sync on a GPU
+        k = int(most // 4) + 1
+        draw = torch.rand(k, generator=generator, device=device, dtype=torch.float64)
+        nth = (draw * n_u).long().clamp_(max=(n_u - 1).clamp(min=0)) + 1
+        pos = torch.searchsorted(count, nth).clamp_(max=b * hw - 1)
+        half = torch.randint(3, 11, (k,), generator=generator, device=device) // 2  # radius 1..5
+        image, pixel = pos // hw, pos % hw
+        row, col = pixel // w, pixel % w
+        extent = ((row + half + 1).clamp(max=h) - (row - half).clamp(min=0)) * ((col + half + 1).clamp(max=w) - (col - half).clamp(min=0))
+        before = extent.cumsum(0) - extent  # area masked before each candidate
+        keep = (before.to(torch.float64) < goal).to(torch.int32)
+        span = torch.arange(-5, 6, device=device)
+        reach = torch.minimum(torch.maximum(span, -half[:, None]), half[:, None])  # K x 11, onto the block's edge
+        rows = (row[:, None] + reach).clamp_(0, h - 1)
+        cols = (col[:, None] + reach).clamp_(0, w - 1)
+        index = (image[:, None, None] * hw + rows[:, :, None] * w + cols[:, None, :]).reshape(-1)
+        painted = torch.zeros(b * hw, dtype=torch.int32, device=device)
+        painted.scatter_reduce_(0, index, keep[:, None].expand(k, 121).reshape(-1), "amax")
+    return painted.view(b, h, w).bool()
+
+
+def disagreement(
+    teacher_logits: torch.Tensor,
+    student_logits: torch.Tensor,
+    teacher_activation: str = "softmax",
+    student_activation: str = "softmax",
+) -> torch.Tensor:
     """U for ``darm_source="predictions"``: pixels where the two networks' predicted classes differ.
 
-    METHOD.md section 4 (the paper's DARM; default in ``quick`` / ``cpu``). Predictions are the
-    argmax over classes; one-channel logits (``B x 1 x H x W``) predict the lesion where > 0.
+    METHOD.md section 4 (the paper's DARM; default in ``quick`` / ``cpu``). Each network's
+    prediction is its lesion probability ``> 0.5``, read with its own activation
+    (:func:`fgi_core.models.foreground_probability`: softmax for CE-trained networks, sigmoid
+    of channel 1 for BCE-trained ones); one-channel logits predict the lesion where > 0.
 
     Args:
-        teacher_logits: ``B x K x H x W`` (``K >= 1``).
+        teacher_logits: ``B x K x H x W`` (``K`` 1 or 2).
         student_logits: the same shape.
+        teacher_activation, student_activation: ``"softmax"`` (default) or ``"sigmoid"``.
 
     Returns:
         Bool ``B x H x W``, ``True`` where the predictions differ.
@@ -687,10 +752,10 @@ def disagreement(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> 
             f"teacher_logits of shape {_shape(teacher_logits)} and student_logits of shape "
             f"{_shape(student_logits)} must match"
         )
+    from fgi_core.models.readout import foreground
+
     with torch.no_grad():
-        if teacher_logits.shape[1] == 1:
-            return (teacher_logits[:, 0] > 0) != (student_logits[:, 0] > 0)
-        return teacher_logits.argmax(1) != student_logits.argmax(1)
+        return foreground(teacher_logits, teacher_activation) != foreground(student_logits, student_activation)
 
 
 def label_disagreement(m_hc: torch.Tensor, m_bc: torch.Tensor) -> torch.Tensor:
@@ -790,6 +855,84 @@ def cutmix(
     mixed_images = torch.where(box, images.roll(1, dims=0), images)
     mixed_targets = torch.where(box.to(target_logits.device), target_logits.roll(1, dims=0), target_logits)
     return mixed_images, mixed_targets, box.expand(b, h, w).clone()
+
+
+def _beta(alpha: float, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """One ``Beta(alpha, alpha)`` draw as a 0-d float64 tensor on ``device``.
+
+    For an integer ``alpha`` (4 in the authors' code) it is the ``alpha``-th smallest of
+    ``2 alpha - 1`` uniforms, drawn on the device (no host synchronisation); otherwise NumPy
+    draws it from a seed taken from ``generator``.
+    """
+    if float(alpha).is_integer():
+        a = int(alpha)
+        return torch.rand(2 * a - 1, generator=generator, device=device, dtype=torch.float64).sort().values[a - 1]
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    seed = int(torch.randint(0, 2**63 - 1, (), generator=generator, device=gen_device).item())
+    return torch.tensor(np.random.default_rng(seed).beta(alpha, alpha), dtype=torch.float64, device=device)
+
+
+def cutmix_pairs(
+    images: torch.Tensor,
+    target_logits: torch.Tensor,
+    generator: torch.Generator | None = None,
+    alpha: float = 4.0,
+):
+    """CutMix as the authors' code does it: random pairing, one box per sample.
+
+    ``lambda ~ Beta(alpha, alpha)`` once per call; a random permutation pairs each image with a
+    partner; along each axis of length ``n`` the box has the cut ``floor(n sqrt(1 - lambda))``,
+    a centre uniform in ``[floor(n / 8), n)`` drawn per sample, and spans
+    ``[centre - cut // 2, centre + cut // 2)`` clipped to the image (so boxes near the border
+    shrink, as theirs do). Inside its box image ``i`` takes the content of its partner, and so do
+    the target logits. Everything is drawn on the tensors' device from ``generator``: no host
+    synchronisation.
+
+    Args:
+        images: ``B x C x H x W`` inputs.
+        target_logits: ``B x K x H x W`` logits of the network giving the targets.
+        generator: ``torch.Generator`` on the tensors' device; ``None``: the global one.
+        alpha: Beta parameter, ``> 0``. Default 4.
+
+    Returns:
+        ``(mixed_images, mixed_target_logits, box_mask)``, the last bool ``B x H x W`` (one box
+        per row).
+
+    Raises:
+        ValueError: not 4-D, batch or spatial sizes differ, ``alpha <= 0``.
+
+    Example:
+        >>> import torch
+        >>> x = torch.arange(4.0)[:, None, None, None].expand(4, 1, 16, 16)   # image i is all i
+        >>> mixed, t, box = cutmix_pairs(x, x.clone(), generator=torch.Generator().manual_seed(0))
+        >>> bool((mixed == t).all())   # images and targets mixed alike
+        True
+    """
+    _check_tensor(images, "images")
+    _check_tensor(target_logits, "target_logits")
+    if images.ndim != 4 or target_logits.ndim != 4 or images.shape[0] != target_logits.shape[0] or images.shape[2:] != target_logits.shape[2:]:
+        raise ValueError(
+            f"images of shape {_shape(images)} and target_logits of shape {_shape(target_logits)} "
+            f"must be B x C x H x W and B x K x H x W with the same B, H, W"
+        )
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+    b, _, h, w = images.shape
+    device = images.device
+    lam = _beta(alpha, generator, device)
+    partner = torch.randperm(b, generator=generator, device=device)
+    inside = []
+    for n in (h, w):
+        cut = torch.floor(n * torch.sqrt(1.0 - lam)).long()
+        centre = torch.randint(n // 8, n, (b,), generator=generator, device=device)
+        lo = (centre - cut // 2).clamp(0, n)
+        hi = (centre + cut // 2).clamp(0, n)
+        span = torch.arange(n, device=device)
+        inside.append((span >= lo[:, None]) & (span < hi[:, None]))  # B x n
+    box = inside[0][:, :, None] & inside[1][:, None, :]  # B x H x W
+    mixed_images = torch.where(box[:, None], images[partner], images)
+    mixed_targets = torch.where(box[:, None].to(target_logits.device), target_logits[partner], target_logits)
+    return mixed_images, mixed_targets, box
 
 
 def uniform_noise(

@@ -40,9 +40,15 @@ from .backbone import STUDENT_WIDTHS, TEACHER_WIDTHS, SegmentationHead, UNetBack
 from .baselines import GazeMedSegNet, PlainUNet, propagate_features
 from .fusion import TextFusion
 from .networks import FeatureAdapter, FGIStudent, FGITeacher, ProjectionBlock
+from .readout import ACTIVATIONS, activation_for_loss, foreground, foreground_probability, two_class_logits
 
 __all__ = [
     "MODELS",
+    "ACTIVATIONS",
+    "foreground_probability",
+    "foreground",
+    "two_class_logits",
+    "activation_for_loss",
     "create_model",
     "count_parameters",
     "FGITeacher",

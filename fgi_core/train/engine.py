@@ -12,13 +12,17 @@ Output folder (``<run_dir>/<stage>/``)::
     checkpoints/best.pt    weights at the best validation Dice
     log.csv                iteration, losses, learning rate, seconds, validation Dice
     curves.png             losses and validation Dice
-    summary.json           best validation Dice and its iteration, seconds per iteration
+    summary.json           best validation Dice and its iteration, seconds per iteration, the
+                           precision used, each network's output activation, warnings
 
 ``resume=True`` continues from ``last.pt`` and ends at the same weights as an uninterrupted run
 on the CPU (batch order, flips, DARM / CutMix draws and the optimiser state are all restored).
 
-Devices: ``device="auto"`` picks CUDA, then MPS, then the CPU; on CUDA the forward passes run
-under bf16 autocast (``amp="auto"``). Launched by ``torchrun`` with several processes, the same
+Devices: ``device="auto"`` picks CUDA, then MPS, then the CPU. Precision: ``amp="auto"`` runs
+the forward passes under bf16 autocast on CUDA, and on a CPU only where it has native bf16
+(AVX-512 BF16 / AMX: :func:`fgi_core.config.resolve_amp`); elsewhere bf16 autocast is about 20x
+slower than fp32, so ``auto`` trains in fp32 there. The decision is printed once and recorded
+in ``summary.json``. Launched by ``torchrun`` with several processes, the same
 ``fit`` trains data-parallel with ``DistributedDataParallel`` (:mod:`fgi_core.distributed`):
 ``batch_size`` stays the global batch, each rank takes its share, gradients are averaged, and
 only rank 0 writes. ``summary.json`` records the world size and, on CUDA, the peak GPU memory.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -36,11 +41,21 @@ import torch
 from torch import nn
 
 from .. import distributed
-from ..config import look_up_option
+from ..config import look_up_option, resolve_amp
 from ..io import atomic_path, read_json, write_json
+from ..models.readout import foreground
 from .data import BatchSampler, TrainingData, flip_batch
 
-__all__ = ["TrainConfig", "Method", "fit", "validation_dice", "plot_curves", "load_networks"]
+__all__ = ["TrainConfig", "Method", "fit", "validation_dice", "validation_scores", "plot_curves", "load_networks",
+           "StaleCheckpointError", "COLLAPSE_RULE"]
+
+#: A validation counts as collapsed when its Dice is under ``dice`` or more than ``empty`` of the
+#: images get an empty prediction; ``patience`` such validations in a row raise the alarm.
+COLLAPSE_RULE = {"dice": 0.05, "empty": 0.9, "patience": 3}
+
+
+class StaleCheckpointError(ValueError):
+    """Resuming a stage whose checkpoint was trained with other options than the ones asked for."""
 
 
 @dataclass
@@ -57,7 +72,13 @@ class TrainConfig:
             validates and checkpoints).
         seed: seeds every random draw of the run.
         device: ``auto``, ``cpu``, ``cuda``...
-        amp: ``auto`` (bf16 autocast on CUDA, off on CPU), ``bf16`` or ``off``.
+        amp: ``auto`` (bf16 autocast on CUDA and on CPUs with native bf16, else fp32), ``bf16``
+            (always; slow on CPUs without native support) or ``off``.
+        lr_schedule: the half-cosine advances per ``iteration`` (default) or per ``epoch``
+            (the authors' code: the rate changes at each epoch's start, epochs of
+            ``ceil(N / batch_size)`` iterations, over ``iterations // epoch + 1`` epochs).
+        collapse: what to do when validation collapses (:data:`COLLAPSE_RULE`): ``warn``
+            (a warning in the log and ``summary.json``), ``stop`` (also end training) or ``off``.
         flips: random flips on both axes.
         progress: show a progress bar.
         data_parallel: under ``torchrun`` with ``WORLD_SIZE > 1``, train data-parallel
@@ -81,10 +102,14 @@ class TrainConfig:
     flips: bool = True
     progress: bool = True
     data_parallel: bool = True
+    lr_schedule: str = "iteration"
+    collapse: str = "warn"
 
     def __post_init__(self) -> None:
         look_up_option(self.optimizer, ("sgd", "adamw"), "optimizer")
         look_up_option(self.amp, ("auto", "bf16", "off"), "amp")
+        look_up_option(self.lr_schedule, ("iteration", "epoch"), "lr_schedule")
+        look_up_option(self.collapse, ("warn", "stop", "off"), "collapse")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError(f"iterations and batch_size must be >= 1, got {self.iterations}, {self.batch_size}")
 
@@ -99,10 +124,13 @@ class Method:
         trainable: names of the networks the optimiser updates.
         loss: ``loss(batch, iteration, generator) -> dict`` with a ``total`` tensor and any
             float-able parts to log.
-        predict: ``predict(batch) -> logits`` B x K x H x W (K = 1: sigmoid; K = 2: softmax) of
-            the network whose validation Dice selects the best checkpoint.
+        predict: ``predict(batch) -> logits`` B x K x H x W of the network whose validation
+            Dice selects the best checkpoint (network ``validated``).
         needs: batch keys the loss uses (checked against the data before training starts).
-        config: method options, recorded in ``summary.json``.
+        config: method options, recorded in ``summary.json``; a resume must ask for the same.
+        activations: how each network's output is read (``softmax`` or ``sigmoid``, see
+            :func:`fgi_core.models.foreground_probability`); saved in checkpoints.
+        validated: the network ``predict`` runs (its activation reads the validation output).
     """
 
     name: str
@@ -112,26 +140,30 @@ class Method:
     predict: Callable[[dict], torch.Tensor]
     needs: tuple[str, ...] = ("image",)
     config: dict[str, Any] = field(default_factory=dict)
+    activations: dict[str, str] = field(default_factory=dict)
+    validated: str | None = None
+
+    @property
+    def activation(self) -> str:
+        """The activation of the validated network's output (``softmax`` when not recorded)."""
+        return self.activations.get(self.validated, "softmax") if self.validated else "softmax"
 
 
 def _autocast(device: str, amp: str):
     kind = device.split(":")[0]
-    enabled = amp == "bf16" or (amp == "auto" and kind == "cuda")
+    enabled = resolve_amp(amp, device)[0] == "bf16"
     return torch.autocast(device_type=kind if kind in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
-def _foreground(logits: torch.Tensor) -> torch.Tensor:
-    return logits[:, 0] > 0 if logits.shape[1] == 1 else logits.argmax(1) == 1
-
-
 @torch.no_grad()
-def validation_dice(method: Method, data: TrainingData, cfg: TrainConfig, device: str,
-                    dist_info: distributed.DistInfo | None = None) -> float:
-    """Mean per-image Dice of ``method.predict`` against ``data.gt`` at training size.
+def validation_scores(method: Method, data: TrainingData, cfg: TrainConfig, device: str,
+                      dist_info: distributed.DistInfo | None = None) -> dict[str, float]:
+    """Mean per-image Dice of ``method.predict`` against ``data.gt`` at training size, and the
+    share of images predicted empty: ``{"dice": ..., "empty": ...}``.
 
-    Both empty counts as 1 (the convention of :mod:`fgi_core.evaluate`). With ``dist_info`` of
-    several ranks, each scores images ``rank, rank + W, ...`` and the sums are added up, so
-    every rank returns the same mean over all images.
+    The output is read with ``method.activation``. Both empty counts as Dice 1 (the convention
+    of :mod:`fgi_core.evaluate`). With ``dist_info`` of several ranks, each scores images
+    ``rank, rank + W, ...`` and the sums are added up, so every rank returns the same means.
     """
     if data.gt is None:
         raise ValueError("validation needs ground truth: load the validation split with ground_truth=True")
@@ -139,19 +171,29 @@ def validation_dice(method: Method, data: TrainingData, cfg: TrainConfig, device
     for net in method.networks.values():
         net.eval()
     mine = torch.arange(dist_info.rank, len(data), dist_info.world_size)
-    total_dice = torch.zeros((), dtype=torch.float64)
+    total_dice = torch.zeros((), dtype=torch.float64, device=device)
+    empty = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, len(mine), cfg.batch_size):
         batch = data.batch(mine[start : start + cfg.batch_size], device)
         with _autocast(device, cfg.amp):
-            pred = _foreground(method.predict(batch).float())
+            pred = foreground(method.predict(batch), method.activation)
         gt = batch["gt"].bool()
         inter = (pred & gt).flatten(1).sum(1).float()
-        total = (pred.flatten(1).sum(1) + gt.flatten(1).sum(1)).float()
-        total_dice += torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total)).double().sum().cpu()
+        area = pred.flatten(1).sum(1)
+        total = (area + gt.flatten(1).sum(1)).float()
+        total_dice += torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total)).double().sum()
+        empty += (area == 0).double().sum()
     for name in method.trainable:
         method.networks[name].train()
-    sums = distributed.all_reduce_sum(torch.stack([total_dice, torch.tensor(float(len(mine)), dtype=torch.float64)]), dist_info)
-    return float(sums[0] / sums[1].clamp(min=1))
+    sums = distributed.all_reduce_sum(torch.stack([total_dice, empty, torch.tensor(float(len(mine)), dtype=torch.float64, device=device)]).cpu(), dist_info)
+    n = sums[2].clamp(min=1)
+    return {"dice": float(sums[0] / n), "empty": float(sums[1] / n)}
+
+
+def validation_dice(method: Method, data: TrainingData, cfg: TrainConfig, device: str,
+                    dist_info: distributed.DistInfo | None = None) -> float:
+    """Mean per-image Dice of :func:`validation_scores` (the number that selects checkpoints)."""
+    return validation_scores(method, data, cfg, device, dist_info)["dice"]
 
 
 def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -160,11 +202,19 @@ def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, epoch_length: int = 1) -> torch.optim.lr_scheduler.LambdaLR:
     floor = cfg.lr_min / cfg.lr
+    if cfg.lr_schedule == "epoch":  # the authors' code: cosine over epochs, set at each epoch's start
+        total = cfg.iterations // epoch_length + 1
+
+        def position(step: int) -> float:
+            return min(step // epoch_length, total) / total
+    else:
+        def position(step: int) -> float:
+            return min(step, cfg.iterations) / cfg.iterations
 
     def factor(step: int) -> float:  # half-cosine from lr to lr_min over the run
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, cfg.iterations) / cfg.iterations))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * position(step)))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
@@ -200,6 +250,46 @@ def plot_curves(log_rows: list[dict], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+class CollapseWarning(UserWarning):
+    """Validation says the network predicts (almost) nothing: see :data:`COLLAPSE_RULE`."""
+
+
+def _collapse_check(scores: dict, streak: int, cfg: TrainConfig, name: str, iteration: int) -> tuple[int, str | None]:
+    """Update the run of collapsed validations; return it and the alarm text once it is long enough."""
+    if cfg.collapse == "off":
+        return 0, None
+    collapsed = scores["dice"] < COLLAPSE_RULE["dice"] or scores["empty"] > COLLAPSE_RULE["empty"]
+    streak = streak + 1 if collapsed else 0
+    if streak < COLLAPSE_RULE["patience"]:
+        return streak, None
+    return streak, (f"stage {name!r} collapsed: validation Dice {scores['dice']:.3f} and {100 * scores['empty']:.0f} % empty "
+                    f"predictions at iteration {iteration}, {streak} validations in a row under Dice {COLLAPSE_RULE['dice']} "
+                    f"or over {100 * COLLAPSE_RULE['empty']:.0f} % empty (TrainConfig.collapse='stop' ends such a run)")
+
+
+#: TrainConfig fields that may change between a run and its resume (they do not change the result).
+_RESUMABLE_FIELDS = {"progress", "device", "data_parallel", "val_every", "ckpt_every", "log_every", "collapse"}
+
+
+def _check_same_options(state: dict, method: Method, cfg: TrainConfig, out_dir: Path) -> None:
+    """Raise :class:`StaleCheckpointError` when the checkpoint was trained with other options."""
+    differences = []
+    for what, saved, asked in (("option", state.get("method") or {}, method.config),
+                               ("training setting", state.get("train_config") or {}, asdict(cfg))):
+        for key in sorted(set(saved) | set(asked)):
+            if what == "training setting" and key in _RESUMABLE_FIELDS:
+                continue
+            if key in saved and key in asked and saved[key] != asked[key]:
+                differences.append(f"{what} {key}: checkpoint {saved[key]!r}, asked {asked[key]!r}")
+    if differences:
+        raise StaleCheckpointError(
+            f"{out_dir} holds a run trained with other settings, so resuming it would give stale results: "
+            + "; ".join(differences)
+            + ". Either train into a new run (another run name, e.g. `--run-name` / `run_name=`), or start this "
+              "stage again with resume=False (overwrites its checkpoints)."
+        )
+
+
 def fit(
     method: Method,
     train: TrainingData,
@@ -230,6 +320,8 @@ def fit(
     Raises:
         ValueError: the data lack a key the method needs; ``batch_size`` does not divide by
             the number of processes.
+        StaleCheckpointError: ``resume`` found a checkpoint trained with other method options
+            or training settings than ``method.config`` and ``cfg`` (each difference named).
     """
     from tqdm.auto import tqdm
 
@@ -251,17 +343,22 @@ def fit(
         net.train(name in method.trainable)
     params = [p for name in method.trainable for p in method.networks[name].parameters() if p.requires_grad]
     opt = _optimizer(params, cfg)
-    sched = _schedule(opt, cfg)
+    sched = _schedule(opt, cfg, epoch_length=max(1, math.ceil(len(train) / cfg.batch_size)))
+    amp_used, amp_reason = resolve_amp(cfg.amp, device)
+    if main:
+        print(f"{method.name}: precision {'bf16 autocast' if amp_used == 'bf16' else 'fp32'} ({amp_reason})", flush=True)
     sampler = BatchSampler(len(train), cfg.batch_size, cfg.seed)  # the same global batches on every rank
     aug = torch.Generator().manual_seed(cfg.seed + 1)  # flips (CPU draws, for the global batch)
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 2 + 100_003 * dist_info.rank)  # DARM, CutMix (per rank)
     start, best, best_it, rows = 0, -1.0, -1, []
+    collapsed_streak, warnings_seen = 0, []
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(device)
 
     last = ckpt_dir / "last.pt"
     if resume and last.is_file():
         state = torch.load(last, map_location="cpu", weights_only=False)  # modules / optimiser move it to their device
+        _check_same_options(state, method, cfg, out_dir)
         for name, net in method.networks.items():
             net.load_state_dict(state["networks"][name])
         opt.load_state_dict(state["optimizer"])
@@ -275,6 +372,7 @@ def fit(
             noise.manual_seed(cfg.seed + 2 + 100_003 * dist_info.rank + state["iteration"])
         torch.set_rng_state(state["torch_rng"])
         start, best, best_it, rows = state["iteration"], state["best"], state["best_iteration"], state["log"]
+        collapsed_streak, warnings_seen = state.get("collapsed_streak", 0), list(state.get("warnings", []))
         if start >= cfg.iterations and (out_dir / "summary.json").is_file():
             # already trained (e.g. by `torchrun ... fgi train`): the weights are loaded; keep its summary
             return read_json(out_dir / "summary.json")
@@ -300,12 +398,13 @@ def fit(
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "sampler": sampler.state_dict(),
             "aug": aug.get_state(), "noise": noise_states[0], "noise_ranks": noise_states, "torch_rng": torch.get_rng_state(),
             "best": best, "best_iteration": best_it, "log": rows, "method": method.config, "train_config": asdict(cfg),
-            "world_size": world,
+            "world_size": world, "activations": method.activations, "collapsed_streak": collapsed_streak,
+            "warnings": warnings_seen,
         })
 
     end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
     bar = tqdm(total=cfg.iterations, initial=start, desc=method.name, disable=not (cfg.progress and main), unit="it")
-    t_start, sums, count = time.perf_counter(), {}, 0
+    t_start, sums, count, stopped = time.perf_counter(), {}, 0, None
     with distributed.data_parallel(method.networks, method.trainable, dist_info, device):
         for it in range(start, end):
             index = sampler.next()
@@ -323,30 +422,43 @@ def fit(
             total.backward()
             opt.step()
             sched.step()
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + (float(v.detach()) if torch.is_tensor(v) else float(v))
+            for k, v in losses.items():  # summed on the device: no host sync until a log row
+                sums[k] = sums.get(k, 0.0) + (v.detach().float() if torch.is_tensor(v) else float(v))
             count += 1
             done = it + 1
             validate = val is not None and (done % cfg.val_every == 0 or done == cfg.iterations)
             if done % cfg.log_every == 0 or validate or done == end:
+                keys = sorted(sums)
+                means = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64).cpu() for k in keys]) / count
                 if world > 1:  # the mean over ranks of each rank's mean: the global batch's mean
-                    keys = sorted(sums)
-                    reduced = distributed.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64), dist_info)
-                    sums = {k: float(v) / world for k, v in zip(keys, reduced)}
-                row = {"iteration": done, **{k: v / count for k, v in sums.items()}, "lr": sched.get_last_lr()[0],
+                    means = distributed.all_reduce_sum(means, dist_info) / world
+                row = {"iteration": done, **{k: float(v) for k, v in zip(keys, means)}, "lr": sched.get_last_lr()[0],
                        "seconds": time.perf_counter() - t_start, "val_dice": None}
                 sums, count = {}, 0
                 if validate:
-                    row["val_dice"] = validation_dice(method, val, cfg, device, dist_info)
+                    scores = validation_scores(method, val, cfg, device, dist_info)
+                    row["val_dice"], row["val_empty"] = scores["dice"], scores["empty"]
+                    collapsed_streak, alarm = _collapse_check(scores, collapsed_streak, cfg, method.name, done)
+                    if alarm and alarm not in warnings_seen:
+                        warnings_seen.append(alarm)
+                        if main:
+                            warnings.warn(alarm, CollapseWarning, stacklevel=2)
+                            bar.write(f"WARNING: {alarm}")
+                        if cfg.collapse == "stop":
+                            stopped = f"collapse at iteration {done}"
                     if row["val_dice"] > best:
                         best, best_it = row["val_dice"], done
                         if main:
-                            _save(ckpt_dir / "best.pt", {"iteration": done, "val_dice": best, "networks": weights()})
+                            _save(ckpt_dir / "best.pt", {"iteration": done, "val_dice": best, "networks": weights(),
+                                                         "activations": method.activations})
                     bar.set_postfix(val_dice=f"{row['val_dice']:.3f}", loss=f"{row['total']:.3f}")
                 rows.append(row)
-            if done % cfg.ckpt_every == 0 or done == end:
+            if done % cfg.ckpt_every == 0 or done == end or stopped:
                 checkpoint(done)
             bar.update()
+            if stopped:
+                end = done
+                break
     bar.close()
     summary = {
         "method": method.name, "config": method.config, "train_config": asdict(cfg), "device": device,
@@ -358,10 +470,13 @@ def fit(
         "final_val_dice": next((r["val_dice"] for r in reversed([r for r in rows if r["iteration"] > start])
                                 if r.get("val_dice") is not None), None),
         "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2**20 if device.startswith("cuda") else None,
+        "amp": amp_used, "amp_reason": amp_reason, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "activation": method.activation, "activations": method.activations,
+        "warnings": warnings_seen, "stopped": stopped,
     }
     if main:
         if val is None and end == cfg.iterations:
-            _save(ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, "networks": weights()})
+            _save(ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, "networks": weights(), "activations": method.activations})
         write_log()
         if rows:
             plot_curves(rows, out_dir / "curves.png", method.name)

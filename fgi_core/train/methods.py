@@ -17,6 +17,7 @@ import torch
 
 from .. import losses as L
 from ..config import Profile, look_up_option
+from ..models.readout import activation_for_loss, two_class_logits
 from .engine import Method, TrainConfig
 
 __all__ = [
@@ -43,15 +44,33 @@ class FGIOptions:
 
     Attributes:
         teacher_loss: ``pce`` (paper) or ``bce`` (authors' code).
-        student_loss: ``ce`` (paper) or ``bce`` (authors' code).
+        student_loss: ``ce`` (paper) or ``bce`` (authors' code). A network trained with
+            ``bce`` is read as ``sigmoid(channel 1)`` everywhere (validation, DARM's
+            disagreement set, CWC, prediction), one trained with ``pce`` / ``ce`` with the
+            softmax over both channels (:func:`fgi_core.models.foreground_probability`).
         darm_source: ``predictions`` (teacher vs student, paper) or ``labels`` (M_hc vs M_bc, code).
-        darm_target: ``ignore`` (masked pixels leave the loss) or ``background`` (code).
+        darm_target: what M_bc becomes inside DARM's blocks: ``background`` (default: the
+            authors' code, and the paper applies DARM to M_bc before the loss), ``ignore``
+            (left out of the loss; in neither source, this project's earlier default) or
+            ``keep`` (unchanged: only the image is masked).
         darm_ratio: share of the disagreement set to mask (0.3).
+        darm_budget: ``image`` (30 % of U per image, union area, uniform odd sides 3..11) or
+            ``batch`` (the authors': 30 % of U over the batch, block areas summed, their sides).
         teacher_mode: ``joint`` (both networks updated, CWC both ways) or ``frozen``.
         teacher_init: ``stage1`` (start from notebook 03's teacher) or ``scratch`` (code).
         use_darm, use_afc, use_cwc, fusion: switches for the ablations (fusion=False: no text).
         cwc_both_ways: teacher <- student as well as student <- teacher (code: both).
+        cwc_teacher_target: the student prediction the teacher's CWC target comes from:
+            ``masked`` (the authors': on the DARM-masked image the student trains on) or
+            ``clean`` (on the clean image; one more student forward pass).
         perturb: CWC on inputs with uniform noise U(-0.2, 0.2) and CutMix (code: yes).
+        cwc_mix: ``independent`` (the authors': each direction its own noise, random pairing
+            and one CutMix box per sample, :func:`fgi_core.losses.cutmix_pairs`) or ``shared``
+            (one noise draw and one box for the batch, paired with the previous image,
+            :func:`fgi_core.losses.cutmix`).
+        cwc_readout: how CWC reads both networks: ``activation`` (each as it was trained, see
+            ``student_loss``) or ``softmax`` (the authors' ``crc_loss``: softmax over both
+            channels even for BCE-trained networks, whose channel 0 then learns from CWC alone).
         lambda_afc: 0.05 effective (README of the code says 0.1, the code halves it).
         lambda_cwc: 1.0.
         tau_pos, tau_neg: CWC thresholds 0.8, 0.2.
@@ -61,8 +80,9 @@ class FGIOptions:
     teacher_loss: str = "pce"
     student_loss: str = "ce"
     darm_source: str = "predictions"
-    darm_target: str = "ignore"
+    darm_target: str = "background"
     darm_ratio: float = 0.3
+    darm_budget: str = "image"
     teacher_mode: str = "joint"
     teacher_init: str = "stage1"
     use_darm: bool = True
@@ -70,7 +90,10 @@ class FGIOptions:
     use_cwc: bool = True
     fusion: bool = True
     cwc_both_ways: bool = True
+    cwc_teacher_target: str = "masked"
     perturb: bool = True
+    cwc_mix: str = "independent"
+    cwc_readout: str = "activation"
     lambda_afc: float = 0.05
     lambda_cwc: float = 1.0
     tau_pos: float = 0.8
@@ -81,11 +104,25 @@ class FGIOptions:
         look_up_option(self.teacher_loss, ("pce", "bce"), "teacher_loss")
         look_up_option(self.student_loss, ("ce", "bce"), "student_loss")
         look_up_option(self.darm_source, ("predictions", "labels"), "darm_source")
-        look_up_option(self.darm_target, ("ignore", "background"), "darm_target")
+        look_up_option(self.darm_target, L.DARM_TARGETS, "darm_target")
+        look_up_option(self.darm_budget, L.DARM_BUDGETS, "darm_budget")
+        look_up_option(self.cwc_teacher_target, ("masked", "clean"), "cwc_teacher_target")
+        look_up_option(self.cwc_mix, ("independent", "shared"), "cwc_mix")
+        look_up_option(self.cwc_readout, ("activation", "softmax"), "cwc_readout")
         look_up_option(self.teacher_mode, ("joint", "frozen"), "teacher_mode")
         look_up_option(self.teacher_init, ("stage1", "scratch"), "teacher_init")
         if self.student_loss == "bce" and self.darm_target == "ignore" and self.use_darm:
-            raise ValueError("student_loss='bce' has no ignore mask: use darm_target='background' with it (as the authors' code)")
+            raise ValueError("student_loss='bce' has no ignore mask: use darm_target='background' (the authors' code) or 'keep' with it")
+
+    @property
+    def teacher_activation(self) -> str:
+        """How the teacher's output is read: ``sigmoid`` after BCE training, else ``softmax``."""
+        return activation_for_loss(self.teacher_loss)
+
+    @property
+    def student_activation(self) -> str:
+        """How the student's output is read: ``sigmoid`` after BCE training, else ``softmax``."""
+        return activation_for_loss(self.student_loss)
 
 
 def fgi_options(profile: Profile, **overrides: Any) -> FGIOptions:
@@ -102,7 +139,7 @@ def train_config(profile: Profile, stage: str, **overrides: Any) -> TrainConfig:
     cfg = TrainConfig(
         iterations=iterations, batch_size=profile.batch_size, optimizer=profile.optimizer, lr=profile.lr,
         lr_min=profile.lr_min, weight_decay=profile.weight_decay, val_every=profile.val_every,
-        ckpt_every=profile.ckpt_every, amp=profile.amp,
+        ckpt_every=profile.ckpt_every, amp=profile.amp, lr_schedule=profile.lr_schedule,
     )
     return replace(cfg, **overrides) if overrides else cfg
 
@@ -142,21 +179,47 @@ def teacher_method(teacher: torch.nn.Module, opts: FGIOptions) -> Method:
         return {"total": value, "teacher": value}
 
     return Method("teacher", {"teacher": teacher}, ["teacher"], loss, lambda b: forward(b)["logits"],
-                  needs=("image", "m_hc", "m_bc", "text", "text_mask"), config=asdict(opts))
+                  needs=("image", "m_hc", "m_bc", "text", "text_mask"), config=asdict(opts),
+                  activations={"teacher": opts.teacher_activation}, validated="teacher")
 
 
 def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts: FGIOptions) -> Method:
-    """Stage 2: teacher -> student with DARM, AFC and CWC (METHOD.md section 4)."""
+    """Stage 2: teacher -> student with DARM, AFC and CWC (docs/method.md §4).
+
+    Per iteration: the teacher on the clean image (with its text); U and DARM on the image and
+    M_bc; the student on the masked image; the supervised losses; CWC on perturbed inputs,
+    student <- teacher and (``cwc_both_ways``, joint) teacher <- student; AFC between the
+    teacher's and the student's stage features. Every network output is read with the
+    activation its supervised loss implies (:class:`FGIOptions`).
+    """
     joint = opts.teacher_mode == "joint"
+    t_act, s_act = opts.teacher_activation, opts.student_activation
+    both_ways = opts.use_cwc and opts.cwc_both_ways and joint
+
+    def read(logits: torch.Tensor, activation: str) -> torch.Tensor:  # what CWC sees of a network
+        return logits if opts.cwc_readout == "softmax" else two_class_logits(logits, activation)
+
+    def cwc_term(student_in, teacher_in, t_target, s_target, text, text_mask, generator) -> torch.Tensor:
+        """CWC of both directions on perturbed inputs; ``*_target``: the detached targets."""
+        if opts.cwc_mix == "independent":  # each direction its own noise, pairing and boxes
+            mixed, target, _ = L.cutmix_pairs(L.uniform_noise(student_in, generator=generator), t_target, generator=generator)
+            value = L.cwc_loss(read(student(mixed)["logits"], s_act), target, opts.tau_pos, opts.tau_neg)
+            if both_ways:
+                mixed, target, _ = L.cutmix_pairs(L.uniform_noise(teacher_in, generator=generator), s_target, generator=generator)
+                value = value + L.cwc_loss(read(teacher(mixed, text, text_mask)["logits"], t_act), target, opts.tau_pos, opts.tau_neg)
+            return value
+        targets = torch.cat([t_target, s_target], 1) if both_ways else t_target
+        mixed, mixed_targets, _ = L.cutmix(L.uniform_noise(student_in, generator=generator), targets, generator=generator)
+        value = L.cwc_loss(read(student(mixed)["logits"], s_act), mixed_targets[:, :2], opts.tau_pos, opts.tau_neg)
+        if both_ways:
+            value = value + L.cwc_loss(read(teacher(mixed, text, text_mask)["logits"], t_act), mixed_targets[:, 2:], opts.tau_pos, opts.tau_neg)
+        return value
 
     def loss(batch: dict, iteration: int, generator: torch.Generator) -> dict:
         image, text, text_mask = batch["image"], batch["text"], batch["text_mask"]
-        if joint:
+        with torch.set_grad_enabled(joint and torch.is_grad_enabled()):
             t_out = teacher(image, text, text_mask)
-        else:
-            with torch.no_grad():
-                t_out = teacher(image, text, text_mask)
-        need_clean_student = (opts.use_darm and opts.darm_source == "predictions") or (opts.use_cwc and opts.cwc_both_ways and joint)
+        need_clean_student = (opts.use_darm and opts.darm_source == "predictions") or (both_ways and opts.cwc_teacher_target == "clean")
         s_clean = None
         if need_clean_student:
             with torch.no_grad():
@@ -164,10 +227,11 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
         labels, ignore, x_student = batch["m_bc"], None, image
         if opts.use_darm:
             if opts.darm_source == "predictions":
-                u = L.disagreement(t_out["logits"].detach(), s_clean)
+                u = L.disagreement(t_out["logits"].detach(), s_clean, t_act, s_act)
             else:
                 u = L.label_disagreement(batch["m_hc"], batch["m_bc"])
-            x_student, labels, block = L.darm(image, batch["m_bc"], u, ratio=opts.darm_ratio, generator=generator, target=opts.darm_target)
+            x_student, labels, block = L.darm(image, batch["m_bc"], u, ratio=opts.darm_ratio, generator=generator,
+                                              target=opts.darm_target, budget=opts.darm_budget)
             ignore = block if opts.darm_target == "ignore" else None
         s_out = student(x_student)
         parts: dict[str, torch.Tensor] = {}
@@ -180,26 +244,27 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
         w = L.rampup(iteration, opts.rampup_length)
         total = sum(parts.values())
         if opts.use_cwc:
+            t_target = read(t_out["logits"].detach(), t_act)
+            s_target = None
+            if both_ways:
+                s_source = s_out["logits"] if opts.cwc_teacher_target == "masked" else s_clean
+                s_target = read(s_source.detach(), s_act)
             if opts.perturb:
-                targets = t_out["logits"].detach() if s_clean is None else torch.cat([t_out["logits"].detach(), s_clean], 1)
-                mixed, mixed_targets, _ = L.cutmix(L.uniform_noise(image, generator=generator), targets, generator=generator)
-                cwc = L.cwc_loss(student(mixed)["logits"], mixed_targets[:, :2], opts.tau_pos, opts.tau_neg)
-                if opts.cwc_both_ways and joint:
-                    cwc = cwc + L.cwc_loss(teacher(mixed, text, text_mask)["logits"], mixed_targets[:, 2:], opts.tau_pos, opts.tau_neg)
+                cwc = cwc_term(image, image, t_target, s_target, text, text_mask, generator)
             else:
-                cwc = L.cwc_loss(s_out["logits"], t_out["logits"], opts.tau_pos, opts.tau_neg)
-                if opts.cwc_both_ways and joint:
-                    cwc = cwc + L.cwc_loss(t_out["logits"], s_out["logits"], opts.tau_pos, opts.tau_neg)
+                cwc = L.cwc_loss(read(s_out["logits"], s_act), t_target, opts.tau_pos, opts.tau_neg)
+                if both_ways:
+                    cwc = cwc + L.cwc_loss(read(t_out["logits"], t_act), s_target, opts.tau_pos, opts.tau_neg)
             parts["cwc"] = cwc
             total = total + w * opts.lambda_cwc * cwc
         if opts.use_afc:
             parts["afc"] = L.afc_loss(t_out["features"], s_out["features"])
             total = total + opts.lambda_afc * w * parts["afc"]
-        return {"total": total, **parts, "rampup": torch.tensor(w)}
+        return {"total": total, **parts, "rampup": w}
 
     return Method("student", {"teacher": teacher, "student": student}, ["teacher", "student"] if joint else ["student"],
                   loss, lambda b: student(b["image"])["logits"], needs=("image", "m_hc", "m_bc", "text", "text_mask"),
-                  config=asdict(opts))
+                  config=asdict(opts), activations={"teacher": t_act, "student": s_act}, validated="student")
 
 
 def baseline_method(kind: str, network: torch.nn.Module, consistency_weight: float = 3.0) -> Method:
@@ -215,7 +280,8 @@ def baseline_method(kind: str, network: torch.nn.Module, consistency_weight: flo
             return {"total": hc + bc + consistency_weight * consistency, "m_hc": hc, "m_bc": bc, "consistency": consistency}
 
         return Method(kind, {"network": network}, ["network"], loss, lambda b: network(b["image"])["prediction"],
-                      needs=("image", "m_hc", "m_bc"), config={"consistency_weight": consistency_weight})
+                      needs=("image", "m_hc", "m_bc"), config={"consistency_weight": consistency_weight},
+                      activations={"network": "sigmoid"}, validated="network")
     target = {"unet_full": "gt", "unet_m_hc": "m_hc", "unet_m_bc": "m_bc"}[kind]
 
     def loss(batch: dict, iteration: int, generator: torch.Generator) -> dict:
@@ -223,7 +289,7 @@ def baseline_method(kind: str, network: torch.nn.Module, consistency_weight: flo
         return {"total": value, "ce": value}
 
     return Method(kind, {"network": network}, ["network"], loss, lambda b: network(b["image"])["logits"],
-                  needs=("image", target), config={"target": target})
+                  needs=("image", target), config={"target": target}, activations={"network": "softmax"}, validated="network")
 
 
 #: The baselines' short names (folders under ``<run>/baselines/``, keys of the results table).

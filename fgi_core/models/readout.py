@@ -1,0 +1,96 @@
+"""How a network's output becomes a lesion probability: the one rule every consumer uses.
+
+A two-channel network is read the way it was trained (docs/method.md §4, "Reading a network's
+output"):
+
+* ``"softmax"``: trained with (partial) cross-entropy over both channels; the lesion
+  probability is ``softmax(logits)[:, 1]``.
+* ``"sigmoid"``: trained with BCE-with-logits on channel 1 only (the authors' code,
+  ``teacher_loss="bce"`` / ``student_loss="bce"``); channel 0 received no gradient from that
+  loss and is ignored: the probability is ``sigmoid(logits[:, 1])``. The authors' metric code
+  reads these networks exactly so (sigmoid of channel 1, then ``> 0.5``).
+
+A one-channel output (the GazeMedSeg baseline) is always ``sigmoid(logits[:, 0])``.
+
+The activation of each trained network is stored in its checkpoint (``activations``) and in the
+stage's ``summary.json``; :func:`fgi_core.predict.load_predictor` reads it back.
+
+Example:
+    >>> import torch
+    >>> logits = torch.tensor([[[[5.0]], [[0.0]]]])   # 1 x 2 x 1 x 1: channel 0 large
+    >>> round(foreground_probability(logits, "softmax").item(), 4)   # softmax: background wins
+    0.0067
+    >>> foreground_probability(logits, "sigmoid").item()             # sigmoid(0): channel 0 ignored
+    0.5
+"""
+from __future__ import annotations
+
+import torch
+
+from fgi_core.config import look_up_option
+
+__all__ = ["ACTIVATIONS", "foreground_probability", "foreground", "two_class_logits", "activation_for_loss"]
+
+#: How a two-channel output is read.
+ACTIVATIONS = ("softmax", "sigmoid")
+
+#: The activation each training loss implies (losses over both channels -> softmax).
+_LOSS_ACTIVATION = {"pce": "softmax", "ce": "softmax", "bce": "sigmoid"}
+
+
+def activation_for_loss(loss: str) -> str:
+    """The activation a network trained with ``loss`` (``pce``, ``ce`` or ``bce``) is read with."""
+    return _LOSS_ACTIVATION[look_up_option(loss, _LOSS_ACTIVATION, "loss")]
+
+
+def _check(logits: torch.Tensor, activation: str) -> None:
+    look_up_option(activation, ACTIVATIONS, "activation")
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 4 or logits.shape[1] not in (1, 2):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"logits must be B x 1 x H x W or B x 2 x H x W, got {shape}")
+
+
+def foreground_probability(logits: torch.Tensor, activation: str = "softmax") -> torch.Tensor:
+    """Lesion probability ``B x H x W`` of ``B x K x H x W`` logits (K = 1 or 2), in float32.
+
+    Args:
+        logits: raw network output.
+        activation: ``"softmax"`` (over both channels) or ``"sigmoid"`` (of channel 1;
+            channel 0 ignored). One-channel logits are read with the sigmoid either way.
+
+    Raises:
+        ValueError: not 4-D with 1 or 2 channels; unknown activation.
+    """
+    _check(logits, activation)
+    logits = logits.float()
+    if logits.shape[1] == 1:
+        return torch.sigmoid(logits[:, 0])
+    if activation == "sigmoid":
+        return torch.sigmoid(logits[:, 1])
+    return torch.softmax(logits, dim=1)[:, 1]
+
+
+def foreground(logits: torch.Tensor, activation: str = "softmax") -> torch.Tensor:
+    """Bool ``B x H x W`` prediction: probability ``> 0.5`` (an exact tie is background, as argmax)."""
+    return foreground_probability(logits, activation) > 0.5
+
+
+def two_class_logits(logits: torch.Tensor, activation: str = "softmax") -> torch.Tensor:
+    """Logits whose two-class softmax is the network's own probability ``[1 - p, p]``.
+
+    ``softmax`` outputs are returned unchanged; for ``sigmoid`` (and one-channel outputs) the
+    result is ``[0, l_1]``, since ``softmax([0, l]) = [1 - sigmoid(l), sigmoid(l)]``. This lets
+    the two-class losses (CWC) read a BCE-trained network the way it was trained, and keeps the
+    gradient on channel 1 only.
+
+    Example:
+        >>> import torch
+        >>> out = two_class_logits(torch.tensor([[[[3.0]], [[1.0]]]]), "sigmoid")
+        >>> out.flatten().tolist()
+        [0.0, 1.0]
+    """
+    _check(logits, activation)
+    if logits.shape[1] == 2 and activation == "softmax":
+        return logits
+    lesion = logits[:, -1:]
+    return torch.cat([torch.zeros_like(lesion), lesion], dim=1)
