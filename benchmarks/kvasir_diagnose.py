@@ -29,6 +29,7 @@ import torch
 from fgi_core.data import KvasirSEG
 from fgi_core.evaluate import overlap_scores
 from fgi_core.io import read_json, write_json
+from fgi_core.models import foreground_probability, stored_activation
 from fgi_core.config import get_profile
 
 
@@ -52,7 +53,8 @@ def main() -> None:
     m_hc, m_bc = data.m_hc.bool(), data.m_bc.bool()
     band = m_bc & ~m_hc
 
-    def probabilities(net, with_text: bool) -> torch.Tensor:
+    def probabilities(net, with_text: bool, activation: str = "softmax") -> torch.Tensor:
+        """Lesion probability of every image, read with the network's activation (foreground_probability)."""
         out = []
         net.eval()
         with torch.no_grad():
@@ -60,7 +62,7 @@ def main() -> None:
                 idx = torch.arange(i, min(i + 16, len(data)))
                 b = data.batch(idx)
                 logits = net(b["image"], b["text"], b["text_mask"])["logits"] if with_text else net(b["image"])["logits"]
-                out.append(torch.softmax(logits.float(), 1)[:, 1])
+                out.append(foreground_probability(logits, activation))
         return torch.cat(out)
 
     def overlap(pred: torch.Tensor) -> dict:
@@ -72,23 +74,23 @@ def main() -> None:
 
     t0 = time.perf_counter()
     rows = {"M_hc": overlap(m_hc), "M_bc": overlap(m_bc)}
-    nets = {}
+    nets = {}  # name -> (network, reads text, activation as stored with its checkpoint)
     for name, stage in (("teacher, stage 1", "teacher"), ("teacher, stage 2 (joint)", "student")):
         teacher = build_teacher(prof, 3, data.text_dim)
-        load_networks(run / stage, {"teacher": teacher}, "best")
-        nets[name] = (teacher, True)
+        state = load_networks(run / stage, {"teacher": teacher}, "best")
+        nets[name] = (teacher, True, stored_activation(state, "teacher", run / stage))
     student = build_student(prof, 3)
-    load_networks(run / "student", {"student": student}, "best")
-    nets["student"] = (student, False)
+    state = load_networks(run / "student", {"student": student}, "best")
+    nets["student"] = (student, False, stored_activation(state, "student", run / "student"))
     from fgi_core.models import create_model
     from fgi_core.train.methods import student_widths
 
     base = create_model("unet", in_channels=3, widths=student_widths(prof.teacher_widths))
     load_networks(run / "baselines" / "m_bc", {"network": base}, "best")
-    nets["UNet on M_bc"] = (base, False)
+    nets["UNet on M_bc"] = (base, False, "softmax")
     probs = {}
-    for name, (net, with_text) in nets.items():
-        p = probs[name] = probabilities(net, with_text)
+    for name, (net, with_text, activation) in nets.items():
+        p = probs[name] = probabilities(net, with_text, activation)
         row = overlap(p >= 0.5)
         confident_bg = p <= opts.tau_neg
         row["band_confident_background"] = float((confident_bg & band).sum() / band.sum().clamp(min=1))

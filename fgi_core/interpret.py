@@ -965,6 +965,11 @@ def load_inspection(
         teacher_from = f"teacher/checkpoints/{which}.pt (stage 1)"
     teacher.to(device).eval()
     student.to(device).eval()
+    from .models.readout import foreground_probability, stored_activation
+
+    student_act = stored_activation(state, "student", run_dir / "student")
+    teacher_act = (stored_activation(state, "teacher", run_dir / "student") if "teacher" in state["networks"]
+                   else stored_activation(load_networks(run_dir / "teacher", {}, which), "teacher", run_dir / "teacher"))
     probs = {"teacher": [], "student": []}
     with torch.no_grad():
         for start in range(0, len(ids), batch_size):
@@ -972,8 +977,8 @@ def load_inspection(
             b = data.batch(index, device)
             t = teacher(b["image"], b["text"], b["text_mask"])["logits"].float()
             s = student(b["image"])["logits"].float()
-            probs["teacher"].append(torch.softmax(t, 1)[:, 1].cpu().numpy())
-            probs["student"].append(torch.softmax(s, 1)[:, 1].cpu().numpy())
+            probs["teacher"].append(foreground_probability(t, teacher_act).cpu().numpy())
+            probs["student"].append(foreground_probability(s, student_act).cpu().numpy())
     probs = {k: np.concatenate(v) for k, v in probs.items()}
 
     params = read_json(run_dir / "gaze" / "params.json")

@@ -26,7 +26,8 @@ from torch import nn
 from .config import get_profile, look_up_option, resolve_device
 from .evaluate import resize_probability
 
-__all__ = ["Predictor", "load_predictor", "predict_folder", "network_from_state", "widths_from_state", "find_checkpoint", "NETWORKS"]
+__all__ = ["Predictor", "load_predictor", "predict_folder", "network_from_state", "widths_from_state", "find_checkpoint",
+           "checkpoint_networks", "pick_network", "NETWORKS"]
 
 #: What ``network=`` may name: the FGI networks, or ``network`` for a baseline's single model.
 NETWORKS = ("student", "teacher", "network")
@@ -70,18 +71,27 @@ def network_from_state(name: str, state: dict[str, torch.Tensor]) -> tuple[str, 
     return "unet", create_model("unet", in_channels=in_ch, widths=widths)
 
 
-def find_checkpoint(path: str | Path, network: str = "student", which: str = "best") -> Path:
+def find_checkpoint(path: str | Path, network: str | None = "student", which: str = "best") -> Path:
     """The checkpoint file meant by ``path``: a ``.pt`` file, a stage folder, or a run folder.
 
     In a run folder the student and "the FGI teacher" (after stage 2) come from ``student/``;
     ``network="teacher"`` falls back to ``teacher/`` (stage 1) when stage 2 has not run.
+    ``network=None`` means "whatever is there": a stage folder's own checkpoint, else the
+    run's ``student/``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist, or holds no such checkpoint (the message
+            lists where it looked).
     """
     path = Path(path)
     look_up_option(which, ("best", "last"), "checkpoint")
     if path.is_file():
         return path
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: give a run folder (runs/<dataset>/<run>), a stage folder "
+                                f"(e.g. runs/<dataset>/<run>/baselines/m_bc) or a .pt checkpoint")
     candidates = [path / "checkpoints" / f"{which}.pt"]
-    if network in ("student", "teacher"):
+    if network in ("student", "teacher", None):
         candidates.append(path / "student" / "checkpoints" / f"{which}.pt")
     if network == "teacher":
         candidates.append(path / "teacher" / "checkpoints" / f"{which}.pt")
@@ -119,6 +129,8 @@ class Predictor:
         channels: 3 (RGB, ImageNet normalisation) or 1 (per-image z-score).
         checkpoint: where the weights came from.
         text: for a teacher with fusion, ``{image id: L x D token embeddings}`` (else None).
+        activation: how its output is read (``softmax``, or ``sigmoid`` of channel 1 for a
+            network trained with BCE; :func:`fgi_core.models.foreground_probability`).
     """
 
     network: nn.Module
@@ -128,6 +140,7 @@ class Predictor:
     device: str
     checkpoint: Path
     text: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    activation: str = "softmax"
 
     @property
     def needs_text(self) -> bool:
@@ -169,12 +182,10 @@ class Predictor:
             out = self.network(batch["image"], batch.get("text"), batch.get("text_mask"))
         else:
             out = self.network(batch["image"])
-        if self.kind == "gazemedseg":
-            prob = out["prediction"].float()
-            prob = torch.softmax(prob, 1)[:, 1] if prob.dim() == 4 and prob.shape[1] == 2 else prob.reshape(prob.shape[0], *prob.shape[-2:])
-        else:
-            prob = torch.softmax(out["logits"].float(), 1)[:, 1]
-        prob = prob.cpu().numpy()
+        from .models.readout import foreground_probability
+
+        logits = out["prediction"] if self.kind == "gazemedseg" else out["logits"]
+        prob = foreground_probability(logits, self.activation).cpu().numpy()
         return [resize_probability(p, im.shape[:2]) for p, im in zip(prob, images)]
 
     def probability(self, image: np.ndarray, image_id: str | None = None) -> np.ndarray:
@@ -190,9 +201,34 @@ class Predictor:
                 yield i, p
 
 
+#: Which network a checkpoint is "for" when none is named: a stage 2 checkpoint's student, a
+#: baseline's network, a stage 1 checkpoint's teacher.
+NETWORKS_BY_PREFERENCE = ("student", "network", "teacher")
+
+
+def checkpoint_networks(checkpoint: str | Path) -> list[str]:
+    """The names of the networks a checkpoint holds (``teacher``, ``student``, ``network``)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return sorted(state["networks"])
+
+
+def pick_network(held: Iterable[str], wanted: Iterable[str] | None = None) -> str:
+    """The network to use from those a checkpoint ``held``: the first of ``wanted`` it holds, else
+    its own one (``student`` before ``network`` before ``teacher``).
+
+    Raises:
+        KeyError: it holds none of ``wanted`` nor any known network.
+    """
+    held = list(held)
+    for name in [*(wanted or ()), *NETWORKS_BY_PREFERENCE]:
+        if name in held:
+            return name
+    raise KeyError(f"the checkpoint holds {sorted(held)}, none of {', '.join(NETWORKS)}")
+
+
 def load_predictor(
     path: str | Path,
-    network: str = "student",
+    network: str | None = "student",
     which: str = "best",
     device: str = "auto",
     image_size: int | None = None,
@@ -203,7 +239,8 @@ def load_predictor(
     Args:
         path: ``runs/<dataset>/<run>`` (student / FGI teacher), a stage folder such as
             ``runs/.../teacher`` or ``.../baselines/unet_m_bc``, or a ``.pt`` file.
-        network: ``student``, ``teacher`` or ``network`` (a baseline's model).
+        network: ``student``, ``teacher`` or ``network`` (a baseline's model); None: the one
+            the checkpoint is for (``student``, else ``network``, else ``teacher``).
         which: ``best`` (by validation Dice) or ``last``.
         image_size: training side; default: the profile recorded in the run's ``config.json``.
         run_dir: the run folder (for the image size and, for a teacher, its text embeddings);
@@ -214,12 +251,16 @@ def load_predictor(
         KeyError: the checkpoint has no such network (the message lists those it has).
         ValueError: the image size cannot be found.
     """
-    look_up_option(network, NETWORKS, "network")
+    if network is not None:
+        look_up_option(network, NETWORKS, "network")
     ckpt = find_checkpoint(path, network, which)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     nets = state["networks"]
+    if network is None:
+        network = pick_network(nets)
     if network not in nets:
-        raise KeyError(f"{ckpt} holds {sorted(nets)}, not {network!r}")
+        raise KeyError(f"{ckpt} holds {sorted(nets)}, not {network!r}: name one of those (network=..., "
+                       f"--network ...), or leave it out to use the one the checkpoint is for")
     kind, module = network_from_state(network, nets[network])
     module.load_state_dict(nets[network])
     run = Path(run_dir) if run_dir is not None else _run_folder_of(ckpt)
@@ -233,47 +274,82 @@ def load_predictor(
 
         text, _ = load_text_embeddings(run)
     channels = int(module.in_channels) if hasattr(module, "in_channels") else int(nets[network][next(k for k in nets[network] if k.endswith("conv_0.conv_0.conv.weight"))].shape[1])
-    return Predictor(module.to(dev).eval(), kind, int(size), channels, dev, ckpt, text)
+    from .models.readout import stored_activation
+
+    activation = stored_activation(state, network, ckpt.parent.parent)
+    return Predictor(module.to(dev).eval(), kind, int(size), channels, dev, ckpt, text, activation)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 def predict_folder(predictor: Predictor, images_dir: str | Path, out_dir: str | Path, threshold: float = 0.5,
-                   overlays: bool = True, progress: bool = True) -> list[dict]:
+                   overlays: bool = True, progress: bool = True, warn=None) -> list[dict]:
     """Segment every image in ``images_dir`` (new, unlabelled images: no gaze, no text).
 
     Writes ``out_dir/masks/<name>.png`` (0 / 255, the image's size), and with ``overlays``
     ``out_dir/overlays/<name>.png`` (the image with the predicted outline and a tint), plus
-    ``out_dir/predictions.csv`` (name, size, predicted area share, mean probability inside).
+    ``out_dir/predictions.csv``: one row per file (name, ``status``, size, predicted area share,
+    mean probability inside). A file that cannot be decoded is skipped with a warning; its row
+    says ``unreadable: <reason>`` (the others ``ok``).
+
+    Warns (through ``warn``, default :func:`warnings.warn`, once each) when the network was
+    trained on synthetic data, when images are more than 4x the side it was trained at, and
+    which files were skipped.
 
     Raises:
         FileNotFoundError: the folder does not exist or holds no images.
         ValueError: the predictor is a teacher that needs text (use the student).
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
+    import warnings
 
+    import pandas as pd
+    from .progress import tqdm
+
+    from .config import PROFILES
     from .data.base import to_rgb_uint8
     from .io import atomic_path, write_png
+
+    if warn is None:
+        def warn(message: str) -> None:
+            warnings.warn(message, UserWarning, stacklevel=3)
 
     if predictor.needs_text:
         raise ValueError("this teacher needs each image's text explanation; new images have none: predict with the student")
     images_dir, out_dir = Path(images_dir), Path(out_dir)
     if not images_dir.is_dir():
-        raise FileNotFoundError(f"no folder {images_dir}")
-    files = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        raise FileNotFoundError(f"no folder {images_dir}" + ("" if images_dir.exists() else " (it does not exist)"))
+    files = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
-    rows = []
+
+    run = _run_folder_of(predictor.checkpoint)
+    try:
+        entries = [e for e in json.loads((run / "config.json").read_text()).values() if isinstance(e, dict)] if run else []
+    except (OSError, ValueError):
+        entries = []
+    trained_on = next((e["dataset"] for e in reversed(entries) if e.get("dataset")), None)
+    if str(trained_on or "").startswith("synthetic"):
+        warn(f"the network was trained on synthetic data ({run}): its masks of real images mean little; "
+             f"train on your own images first (fgi run --dataset folder --data-root DIR)")
+
+    side = predictor.image_size
+    rows, skipped, large = [], [], []
     for path in tqdm(files, desc="predict", disable=not progress):
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        data = np.fromfile(path, dtype=np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
         if image is None:
-            raise ValueError(f"cannot read image {path}")
+            reason = "empty file" if not data.size else "not a decodable image file"
+            skipped.append(f"{path.name} ({reason})")
+            rows.append({"image": path.name, "status": f"unreadable: {reason}", "height": None, "width": None,
+                         "area": float("nan"), "mean_probability_inside": float("nan")})
+            continue
         if image.ndim == 3:
-            image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+            image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY if predictor.channels == 1 else cv2.COLOR_BGR2RGB)
         if predictor.channels == 3 and image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        if max(image.shape[:2]) > 4 * side:
+            large.append(f"{path.name} ({image.shape[0]} x {image.shape[1]})")
         prob = predictor.probability(image)
         mask = prob >= threshold
         write_png(out_dir / "masks" / f"{path.stem}.png", mask.astype(np.uint8) * 255)
@@ -285,8 +361,16 @@ def predict_folder(predictor: Predictor, images_dir: str | Path, out_dir: str | 
             contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             cv2.drawContours(view, contours, -1, (255, 255, 0), max(1, round(min(mask.shape) / 200)))
             write_png(out_dir / "overlays" / f"{path.stem}.png", view)
-        rows.append({"image": path.name, "height": mask.shape[0], "width": mask.shape[1], "area": float(mask.mean()),
+        rows.append({"image": path.name, "status": "ok", "height": mask.shape[0], "width": mask.shape[1], "area": float(mask.mean()),
                      "mean_probability_inside": float(prob[mask].mean()) if mask.any() else float("nan")})
     with atomic_path(out_dir / "predictions.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+        pd.DataFrame(rows).astype({"height": "Int64", "width": "Int64"}).to_csv(tmp, index=False)
+    if skipped:
+        warn(f"skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''} "
+             f"(status column of {out_dir / 'predictions.csv'})")
+    if large:
+        bigger = ", ".join(f"{p.name} {p.image_size} px" for p in PROFILES.values() if p.image_size > side)
+        warn(f"{len(large)} of {len(files)} images are more than 4x the side the network was trained at ({side} px), "
+             f"e.g. {large[0]}: each is shrunk to {side} x {side} for it, so fine detail is lost"
+             + (f"; a network trained at a larger size fits them better (profile {bigger})" if bigger else ""))
     return rows

@@ -40,7 +40,7 @@ from .backbone import STUDENT_WIDTHS, TEACHER_WIDTHS, SegmentationHead, UNetBack
 from .baselines import GazeMedSegNet, PlainUNet, propagate_features
 from .fusion import TextFusion
 from .networks import FeatureAdapter, FGIStudent, FGITeacher, ProjectionBlock
-from .readout import ACTIVATIONS, activation_for_loss, foreground, foreground_probability, two_class_logits
+from .readout import ACTIVATIONS, activation_for_loss, foreground, foreground_probability, stored_activation, two_class_logits
 
 __all__ = [
     "MODELS",
@@ -49,6 +49,7 @@ __all__ = [
     "foreground",
     "two_class_logits",
     "activation_for_loss",
+    "stored_activation",
     "create_model",
     "count_parameters",
     "FGITeacher",

@@ -25,11 +25,15 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import torch
 
 from fgi_core.config import look_up_option
 
-__all__ = ["ACTIVATIONS", "foreground_probability", "foreground", "two_class_logits", "activation_for_loss"]
+__all__ = ["ACTIVATIONS", "foreground_probability", "foreground", "two_class_logits", "activation_for_loss",
+           "stored_activation"]
 
 #: How a two-channel output is read.
 ACTIVATIONS = ("softmax", "sigmoid")
@@ -94,3 +98,27 @@ def two_class_logits(logits: torch.Tensor, activation: str = "softmax") -> torch
         return logits
     lesion = logits[:, -1:]
     return torch.cat([torch.zeros_like(lesion), lesion], dim=1)
+
+
+def stored_activation(state: dict, name: str, stage_dir: str | Path | None = None) -> str:
+    """How network ``name`` of a checkpoint ``state`` is read.
+
+    The checkpoint's ``activations`` entry when it has one (every checkpoint written since it was
+    added); else the losses named in the stage's ``summary.json`` (``stage_dir``); else
+    ``softmax``, with a warning saying so (checkpoints older than the rule).
+    """
+    saved = state.get("activations") or {}
+    if name in saved:
+        return look_up_option(saved[name], ACTIVATIONS, "activation")
+    summary = Path(stage_dir) / "summary.json" if stage_dir is not None else None
+    if summary is not None and summary.is_file():
+        import json
+
+        config = json.loads(summary.read_text()).get("config") or {}
+        loss = config.get({"teacher": "teacher_loss", "student": "student_loss"}.get(name, ""))
+        if loss in _LOSS_ACTIVATION:
+            return _LOSS_ACTIVATION[loss]
+    if name in ("teacher", "student"):
+        warnings.warn(f"checkpoint without a recorded activation for {name!r}: read with softmax over both channels "
+                      "(right for networks trained with pCE / CE, wrong for BCE)", stacklevel=2)
+    return "softmax"

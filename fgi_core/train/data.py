@@ -54,6 +54,15 @@ class TrainingData:
     def text_dim(self) -> int | None:
         return None if self.text is None else int(self.text.shape[-1])
 
+    def to(self, device: str | torch.device) -> "TrainingData":
+        """The same split with every tensor on ``device`` (training on a GPU keeps the data there:
+        no host-to-device copy per batch). Returns ``self`` when they already are."""
+        if self.images.device == torch.device(device):
+            return self
+        moved = {name: (value.to(device) if value is not None else None)
+                 for name, value in ((n, getattr(self, n)) for n in ("images", "m_hc", "m_bc", "text", "text_mask", "gt"))}
+        return TrainingData(self.ids, original_sizes=self.original_sizes, **moved)
+
     def batch(self, index: torch.Tensor, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """The tensors of ``index`` (1-D long) on ``device``; keys for what is loaded."""
         out = {"image": self.images[index].to(device, non_blocking=True)}

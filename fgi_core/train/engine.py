@@ -225,22 +225,38 @@ def _save(path: Path, state: dict) -> None:
 
 
 def plot_curves(log_rows: list[dict], path: Path, title: str = "") -> None:
-    """Loss curves (left) and validation Dice (right) from ``log.csv`` rows."""
+    """Loss curves (left) and validation Dice (right) from ``log.csv`` rows.
+
+    The loss terms share the left axis; the ramp-up weight w(t) (``rampup``, in [0, 1]) gets its
+    own axis on the right, dashed, so it is not read as a loss. Legends sit below the panels,
+    never over the lines.
+    """
     import matplotlib.pyplot as plt
 
     from ..viz import save_figure
 
     its = [r["iteration"] for r in log_rows]
-    loss_keys = [k for k in log_rows[0] if k not in ("iteration", "lr", "seconds", "val_dice")] if log_rows else []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    skip = ("iteration", "lr", "seconds", "val_dice", "rampup")
+    loss_keys = [k for k in log_rows[0] if k not in skip] if log_rows else []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    handles = []
     for k in loss_keys:
-        axes[0].plot(its, [r[k] for r in log_rows], label=k, lw=1)
+        handles += axes[0].plot(its, [r[k] for r in log_rows], label=k, lw=1.2 if k == "total" else 1)
     axes[0].set_xlabel("iteration")
     axes[0].set_ylabel("loss")
-    axes[0].legend(fontsize=7)
+    if log_rows and "rampup" in log_rows[0]:
+        weight = axes[0].twinx()
+        handles += weight.plot(its, [r["rampup"] for r in log_rows], "--", color="grey", lw=1, label="ramp-up w(t) (right axis)")
+        weight.set_ylim(0, 1.05)
+        weight.set_ylabel("ramp-up weight w(t)", color="grey")
+        weight.tick_params(axis="y", colors="grey")
+    if handles:
+        axes[0].legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                       ncol=min(4, len(handles)), frameon=False)
     val = [(r["iteration"], r["val_dice"]) for r in log_rows if r.get("val_dice") not in (None, "")]
     if val:
-        axes[1].plot(*zip(*val), "o-", color="tab:green")
+        axes[1].plot(*zip(*val), "o-", color="tab:green", label="validation Dice (training size)")
+        axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     axes[1].set_xlabel("iteration")
     axes[1].set_ylabel("validation Dice")
     axes[1].set_ylim(0, 1)
@@ -260,7 +276,7 @@ def _collapse_check(scores: dict, streak: int, cfg: TrainConfig, name: str, iter
         return 0, None
     collapsed = scores["dice"] < COLLAPSE_RULE["dice"] or scores["empty"] > COLLAPSE_RULE["empty"]
     streak = streak + 1 if collapsed else 0
-    if streak < COLLAPSE_RULE["patience"]:
+    if streak != COLLAPSE_RULE["patience"]:  # once per run of collapsed validations
         return streak, None
     return streak, (f"stage {name!r} collapsed: validation Dice {scores['dice']:.3f} and {100 * scores['empty']:.0f} % empty "
                     f"predictions at iteration {iteration}, {streak} validations in a row under Dice {COLLAPSE_RULE['dice']} "
@@ -336,6 +352,9 @@ def fit(
     for key in method.needs:
         if train.batch(torch.arange(1)).get(key) is None:
             raise ValueError(f"method {method.name!r} needs {key!r} but the training data has none loaded")
+    if not device.startswith("cpu"):  # the whole split lives on the accelerator for the run
+        train = train.to(device)
+        val = val.to(device) if val is not None else None
     torch.manual_seed(cfg.seed)
     for net in method.networks.values():
         net.to(device)
@@ -439,7 +458,7 @@ def fit(
                     scores = validation_scores(method, val, cfg, device, dist_info)
                     row["val_dice"], row["val_empty"] = scores["dice"], scores["empty"]
                     collapsed_streak, alarm = _collapse_check(scores, collapsed_streak, cfg, method.name, done)
-                    if alarm and alarm not in warnings_seen:
+                    if alarm:
                         warnings_seen.append(alarm)
                         if main:
                             warnings.warn(alarm, CollapseWarning, stacklevel=2)

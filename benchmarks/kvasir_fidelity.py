@@ -1,0 +1,124 @@
+"""The fidelity diagnostics on real Kvasir-SEG at a reduced size: the BCE prediction rule and
+the DARM x CWC table, each on one fixed stage-1 teacher.
+
+    python benchmarks/kvasir_fidelity.py [--size 64] [--iterations 600] [--rows all]
+
+A reduced protocol (the `cpu` profile's widths and optimiser at ``--size`` px and
+``--iterations`` per stage, ramp-up scaled with it) so that every row trains in minutes on one
+CPU thread: the numbers compare the rows with each other, not with the `cpu`-profile table.
+Rows (joint training from one pCE teacher trained here first; val Dice at the training size,
+100 val images, the best and the last validation):
+
+* ``both`` / ``darm_only`` / ``cwc_only`` / ``neither``: DARM on/off x CWC on/off (AFC on),
+  DARM's target ``background`` (the default);
+* ``both_ignore``: both, with DARM's target ``ignore`` (the earlier default);
+* ``bce_student_cwc``: the student trained with BCE on M_bc (the authors' loss) and CWC, no DARM:
+  validated with the sigmoid of channel 1 (how it was trained) and also scored with the softmax
+  over both channels (the old, wrong rule), to measure what that rule cost.
+
+Needs a run folder with notebooks 01-02 done on Kvasir-SEG (``--run-dir``, default
+``runs/kvasir/cpu-seed0``). Writes ``benchmarks/results/kvasir_fidelity.json`` after every row
+(with the commit), resumes finished rows.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from fgi_core.config import get_profile
+from fgi_core.data import KvasirSEG
+from fgi_core.io import read_json, write_json
+from fgi_core.train import (TrainConfig, build_student, build_teacher, distillation_method, fgi_options, fit,
+                            load_networks, load_training_data, teacher_method, train_config)
+from fgi_core.train.engine import validation_scores
+
+RESULTS = Path(__file__).parent / "results" / "kvasir_fidelity.json"
+ROWS = {
+    "both": {},
+    "darm_only": {"use_cwc": False},
+    "cwc_only": {"use_darm": False},
+    "neither": {"use_darm": False, "use_cwc": False},
+    "both_ignore": {"darm_target": "ignore"},
+    "bce_student_cwc": {"student_loss": "bce", "use_darm": False},
+}
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run-dir", default="runs/kvasir/cpu-seed0")
+    ap.add_argument("--data-root", default="../shared/realdata/kvasir-seg")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--iterations", type=int, default=600)
+    ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    n = args.iterations
+    profile = get_profile("cpu", image_size=args.size, iterations_teacher=n, iterations_distill=n,
+                          rampup_length=max(1, round(n * 0.4)), val_every=max(1, n // 6), ckpt_every=max(1, n // 6))
+    run_dir = Path(args.run_dir)
+    out = run_dir / f"fidelity-{args.size}px-{n}its-seed{args.seed}"
+    ds = KvasirSEG(Path(args.data_root))
+    done = set(read_json(run_dir / "gaze" / "manifest.json")["ids"])
+    train = load_training_data(ds, run_dir, [i for i in ds.split("train") if i in done], args.size, text=True)
+    val = load_training_data(ds, run_dir, [i for i in ds.split("val") if i in done], args.size, text=True, ground_truth=True)
+    results = read_json(args.results) if args.results.is_file() else {}
+    results.update({"protocol": {"size": args.size, "iterations": n, "rampup_length": profile.rampup_length,
+                                 "widths": list(profile.teacher_widths), "seed": args.seed, "train": len(train), "val": len(val),
+                                 "cpu_capability": torch.backends.cpu.get_cpu_capability()},
+                    "command": f"python benchmarks/kvasir_fidelity.py --size {args.size} --iterations {n} --seed {args.seed}"})
+    rows = results.setdefault("rows", {})
+
+    torch.manual_seed(args.seed)
+    base = fgi_options(profile)
+    teacher_cfg = train_config(profile, "teacher", seed=args.seed, progress=False)
+    t0 = time.perf_counter()
+    summary = fit(teacher_method(build_teacher(profile, 3, train.text_dim), base), train, val, out / "teacher", teacher_cfg, resume=True)
+    results["teacher"] = {"best_val_dice": summary["best_val_dice"], "seconds": summary["seconds"]}
+    print(f"teacher: best val Dice {summary['best_val_dice']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    for key in args.rows:
+        if rows.get(key, {}).get("complete"):
+            continue
+        opts = replace(base, **ROWS[key])
+        torch.manual_seed(args.seed)
+        teacher, student = build_teacher(profile, 3, train.text_dim), build_student(profile, 3)
+        load_networks(out / "teacher", {"teacher": teacher}, "best")
+        method = distillation_method(teacher, student, opts)
+        cfg = train_config(profile, "distill", seed=args.seed, progress=False)
+        summary = fit(method, train, val, out / key, cfg, resume=True)
+        row = {"options": ROWS[key], "best_val_dice": summary["best_val_dice"], "best_iteration": summary["best_iteration"],
+               "final_val_dice": summary["final_val_dice"], "seconds": summary["seconds"], "warnings": summary["warnings"],
+               "activation": summary["activation"], "complete": summary["complete"]}
+        load_networks(out / key, method.networks, "last")
+        for name in method.networks:
+            method.networks[name].eval()
+        last = validation_scores(method, val, cfg, "cpu")
+        row["last_val_dice"], row["last_val_empty"] = last["dice"], last["empty"]
+        if opts.student_loss == "bce":  # the old rule: softmax over both channels of a BCE-trained network
+            method.activations = {**method.activations, "student": "softmax"}
+            wrong = validation_scores(method, val, cfg, "cpu")
+            row["last_val_dice_softmax_rule"], row["last_val_empty_softmax_rule"] = wrong["dice"], wrong["empty"]
+        rows[key] = row
+        results["commit"] = git_commit()
+        write_json(args.results, results)
+        print(f"{key}: best {row['best_val_dice']:.3f} at {row['best_iteration']}, last {row['last_val_dice']:.3f} "
+              f"({row['seconds'] / 60:.0f} min)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
