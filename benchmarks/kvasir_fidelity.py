@@ -14,7 +14,11 @@ Rows (joint training from one pCE teacher trained here first; val Dice at the tr
 * ``both_ignore``: both, with DARM's target ``ignore`` (the earlier default);
 * ``bce_student_cwc``: the student trained with BCE on M_bc (the authors' loss) and CWC, no DARM:
   validated with the sigmoid of channel 1 (how it was trained) and also scored with the softmax
-  over both channels (the old, wrong rule), to measure what that rule cost.
+  over both channels (the old, wrong rule), to measure what that rule cost;
+* ``authors``: the authors' code options (the ``paper`` profile's: BCE both, DARM from labels with
+  the batch budget, both networks from scratch) at this protocol's optimiser (AdamW 1e-3);
+* ``authors_paper_schedule``: the same with the paper's schedule shape: SGD (Nesterov) lr 1e-2
+  to 1e-4, weight decay 4e-4, cosine per epoch, ramp-up 4,000/15,000 of the run.
 
 Needs a run folder with notebooks 01-02 done on Kvasir-SEG (``--run-dir``, default
 ``runs/kvasir/cpu-seed0``). Writes ``benchmarks/results/kvasir_fidelity.json`` after every row
@@ -30,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from fgi_core.config import get_profile
+from fgi_core.config import AUTHORS_CODE_OPTIONS, get_profile
 from fgi_core.data import KvasirSEG
 from fgi_core.io import read_json, write_json
 from fgi_core.train import (TrainConfig, build_student, build_teacher, distillation_method, fgi_options, fit,
@@ -45,7 +49,12 @@ ROWS = {
     "neither": {"use_darm": False, "use_cwc": False},
     "both_ignore": {"darm_target": "ignore"},
     "bce_student_cwc": {"student_loss": "bce", "use_darm": False},
+    "authors": dict(AUTHORS_CODE_OPTIONS),
+    "authors_paper_schedule": dict(AUTHORS_CODE_OPTIONS),
 }
+#: Training settings that differ from the protocol's, per row.
+TRAIN_OVERRIDES = {"authors_paper_schedule": {"optimizer": "sgd", "lr": 1e-2, "lr_min": 1e-4, "weight_decay": 4e-4,
+                                              "lr_schedule": "epoch"}}
 
 
 def git_commit() -> str | None:
@@ -95,13 +104,16 @@ def main() -> None:
         if rows.get(key, {}).get("complete"):
             continue
         opts = replace(base, **ROWS[key])
+        if key == "authors_paper_schedule":
+            opts = replace(opts, rampup_length=max(1, round(n * 4000 / 15000)))
         torch.manual_seed(args.seed)
         teacher, student = build_teacher(profile, 3, train.text_dim), build_student(profile, 3)
-        load_networks(out / "teacher", {"teacher": teacher}, "best")
+        if opts.teacher_init == "stage1":
+            load_networks(out / "teacher", {"teacher": teacher}, "best")
         method = distillation_method(teacher, student, opts)
-        cfg = train_config(profile, "distill", seed=args.seed, progress=False)
+        cfg = train_config(profile, "distill", seed=args.seed, progress=False, **TRAIN_OVERRIDES.get(key, {}))
         summary = fit(method, train, val, out / key, cfg, resume=True)
-        row = {"options": ROWS[key], "best_val_dice": summary["best_val_dice"], "best_iteration": summary["best_iteration"],
+        row = {"options": ROWS[key], "train_overrides": TRAIN_OVERRIDES.get(key, {}), "best_val_dice": summary["best_val_dice"], "best_iteration": summary["best_iteration"],
                "final_val_dice": summary["final_val_dice"], "seconds": summary["seconds"], "warnings": summary["warnings"],
                "activation": summary["activation"], "complete": summary["complete"]}
         load_networks(out / key, method.networks, "last")
@@ -109,6 +121,7 @@ def main() -> None:
             method.networks[name].eval()
         last = validation_scores(method, val, cfg, "cpu")
         row["last_val_dice"], row["last_val_empty"] = last["dice"], last["empty"]
+        row["teacher_last_val_dice"] = validation_scores(teacher_method(teacher, opts), val, cfg, "cpu")["dice"]
         if opts.student_loss == "bce":  # the old rule: softmax over both channels of a BCE-trained network
             method.activations = {**method.activations, "student": "softmax"}
             wrong = validation_scores(method, val, cfg, "cpu")
