@@ -2,10 +2,10 @@
 
 Three ideas live here and nowhere else:
 
-* a **dataset preset** holds what METHOD.md fixes per dataset (gaze sigma, the two pseudo-mask
+* a **dataset preset** holds what docs/method.md §1 fixes per dataset (gaze sigma, the two pseudo-mask
   thresholds, channels, whether gaze is recorded or simulated);
 * a **profile** (``quick``, ``cpu``, ``paper``) sets size, widths, iterations and batch in one
-  name; later stages add their fields to :class:`Profile` (issues 3-5);
+  name; later stages add their fields to :class:`Profile`;
 * a **run folder** ``runs/<dataset>/<run-name>/`` is where every stage writes and the next reads.
 
 Example:
@@ -59,7 +59,7 @@ def look_up_option(name: str, allowed: Iterable[str], what: str = "option") -> s
 
 
 # ----------------------------------------------------------------------------------------------
-# Dataset presets (METHOD.md section 1 and the authors' code)
+# Dataset presets (docs/method.md §1 and the authors' code)
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DatasetPreset:
@@ -101,7 +101,7 @@ PRESETS: dict[str, DatasetPreset] = {
         DatasetPreset("isic", "dermoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
         DatasetPreset("nci-isbi", "mri", 1, 50 / 768, 0.4, 0.2),
         # The synthetic flavours borrow the preset of the modality they imitate; their gaze is
-        # simulated from the ground-truth mask by design (DESIGN.md, data contracts).
+        # simulated from the ground-truth mask by design (docs/design.md §4.3).
         DatasetPreset("synthetic", "endoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
         DatasetPreset("synthetic-endoscopy", "endoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
         DatasetPreset("synthetic-mri", "mri", 1, 50 / 768, 0.4, 0.2, gaze="simulated"),
@@ -121,11 +121,11 @@ def get_preset(dataset: str, **overrides: Any) -> DatasetPreset:
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Profile:
-    """One name that sets the size of a run. Later issues add training fields here.
+    """One name that sets the size of a run: data, sizes, training and the FGI option set.
 
     Attributes:
         name: ``quick`` (synthetic, seconds, CI), ``cpu`` (real data on a laptop-class CPU) or
-            ``paper`` (METHOD.md section 5 on a GPU).
+            ``paper`` (docs/method.md §7.1 on a GPU).
         n_images: images per synthetic dataset (ignored for real datasets).
         synthetic_size: (height, width) of synthetic images.
         image_size: training input side in pixels (square), used by the networks.
@@ -141,8 +141,8 @@ class Profile:
         amp: ``auto`` (bf16 on CUDA and on CPUs with native bf16, else fp32: :func:`resolve_amp`),
             ``bf16`` or ``off``.
         lr_schedule: the cosine advances per ``iteration`` or per ``epoch`` (the authors' code).
-        rampup_length: T of the consistency ramp-up w(t) (METHOD.md: 4000 of 15,000).
-        fgi: FGI method options (METHOD.md table 4b) for this profile.
+        rampup_length: T of the consistency ramp-up w(t) (docs/method.md §4.7: 4000 of 15,000).
+        fgi: FGI method options (docs/fidelity.md §2) for this profile.
     """
 
     name: str
@@ -168,12 +168,12 @@ class Profile:
     fgi: Mapping[str, Any] = field(default_factory=dict)
 
 
-#: The paper's text (quick / cpu) against the authors' code (paper): METHOD.md table 4b.
+#: The paper's text (quick / cpu) against the authors' code (paper): docs/fidelity.md §2.
 PAPER_TEXT_OPTIONS = {"teacher_loss": "pce", "student_loss": "ce", "darm_source": "predictions",
                       "darm_target": "background", "teacher_mode": "joint", "teacher_init": "stage1"}
 AUTHORS_CODE_OPTIONS = {"teacher_loss": "bce", "student_loss": "bce", "darm_source": "labels",
                         "darm_target": "background", "darm_budget": "batch", "teacher_mode": "joint",
-                        "teacher_init": "scratch"}
+                        "teacher_init": "scratch", "cwc_readout": "softmax"}
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
@@ -182,13 +182,15 @@ PROFILES: dict[str, Profile] = {
         lr=1e-2, val_every=20, ckpt_every=20, amp="off", rampup_length=20, fgi=PAPER_TEXT_OPTIONS,
     ),
     "cpu": Profile(
-        # Sized for about an hour of training on 2 CPU cores (benchmarks/results/train.json): the
-        # teacher at half the paper's width, 128 px, 2,000 + 2,000 iterations (~23 epochs each).
+        # The teacher at half the paper's width, 128 px, 2,000 + 2,000 iterations (~23 epochs each).
+        # Cost depends on the CPU (benchmarks/results/train.json): about 50 min on 2 cores with
+        # native bf16 (0.38 + 1.08 s/it); about 3.4 h in fp32 on one thread of an AVX2-only
+        # AMD EPYC (1.9 + 4.3 s/it), where amp="auto" rightly keeps fp32.
         "cpu", n_images=200, synthetic_size=(256, 320), image_size=128, max_images=None, workers=2,
         teacher_widths=(16, 32, 64, 128, 256, 16), iterations_teacher=2000, iterations_distill=2000, batch_size=8,
         lr=1e-3, val_every=200, ckpt_every=200, amp="auto", rampup_length=800, fgi=PAPER_TEXT_OPTIONS,
     ),
-    "paper": Profile(  # METHOD.md section 5, exactly
+    "paper": Profile(  # docs/method.md §7.1, exactly
         "paper", n_images=1000, synthetic_size=(384, 448), image_size=224, max_images=None, workers=8,
         teacher_widths=(64, 128, 256, 512, 1024, 128), iterations_teacher=15000, iterations_distill=15000, batch_size=8,
         optimizer="sgd", lr=1e-2, lr_min=1e-4, weight_decay=4e-4, val_every=500, ckpt_every=500, amp="auto",

@@ -1,4 +1,4 @@
-"""Losses and perturbations of the FGI teacher-student training (METHOD.md sections 4, 4b, 4c).
+"""Losses and perturbations of the FGI teacher-student training (docs/method.md §4, §6).
 
 Supervision
     :func:`pce_loss` (teacher on M_hc, the paper's text), :func:`bce_loss` (the authors' code,
@@ -20,12 +20,12 @@ Conventions, shared by every function here:
   may be soft);
 * a shape mismatch raises ``ValueError`` naming both shapes; an unknown option raises
   ``ValueError`` listing the allowed names (:func:`fgi_core.config.look_up_option`);
-* ``reduction`` is ``"mean"`` (the loss as METHOD.md defines it), ``"sum"`` or ``"none"``;
+* ``reduction`` is ``"mean"`` (the loss as docs/method.md §4 defines it), ``"sum"`` or ``"none"``;
   each function says what ``"none"`` returns (a per-pixel map or per-sample values);
 * randomness comes only from the ``torch.Generator`` passed as ``generator`` (``None`` uses
   torch's global generator); the generator must live on the tensors' device.
 
-Option defaults (METHOD.md table 4b):
+Option defaults (docs/fidelity.md §2):
 
 ================  =====================  ===================
 option            ``quick`` and ``cpu``  ``paper`` profile
@@ -33,7 +33,8 @@ option            ``quick`` and ``cpu``  ``paper`` profile
 ``teacher_loss``  ``pce``                ``bce``
 ``student_loss``  ``ce``                 ``bce``
 ``darm_source``   ``predictions``        ``labels``
-``darm_target``   ``ignore``             ``background``
+``darm_target``   ``background``         ``background``
+``darm_budget``   ``image``              ``batch``
 ================  =====================  ===================
 
 Example:
@@ -76,7 +77,7 @@ __all__ = [
 REDUCTIONS = ("mean", "sum", "none")
 DARM_TARGETS = ("background", "ignore", "keep")
 DARM_BUDGETS = ("image", "batch")
-_LOG_EPS = math.log(1e-6)  # log of the clamp floor of L_neg (METHOD.md section 4)
+_LOG_EPS = math.log(1e-6)  # log of the clamp floor of L_neg (docs/method.md §4.6)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def _reduce(values: torch.Tensor, valid: torch.Tensor | None, reduction: str) ->
 def pce_loss(logits: torch.Tensor, m_hc: torch.Tensor, m_bc: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Partial cross-entropy of the teacher on the two gaze pseudo-masks.
 
-    METHOD.md section 4, ``teacher_loss="pce"`` (the paper's text; default in the ``quick`` and
+    docs/method.md §4.1, ``teacher_loss="pce"`` (the paper's text; default in the ``quick`` and
     ``cpu`` profiles, the ``paper`` profile uses :func:`bce_loss`). Labelled pixels are:
     foreground = ``M_hc``; background = outside ``M_bc``; the band ``M_bc \\ M_hc`` is ignored.
     The loss is the two-class cross-entropy averaged over labelled pixels of the whole batch.
@@ -195,7 +196,7 @@ def pce_loss(logits: torch.Tensor, m_hc: torch.Tensor, m_bc: torch.Tensor, reduc
 def bce_loss(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """BCE-with-logits on the lesion channel against a mask, over all pixels (the authors' code).
 
-    METHOD.md section 4: ``teacher_loss="bce"`` (target ``M_hc``) and ``student_loss="bce"``
+    docs/method.md §4.2: ``teacher_loss="bce"`` (target ``M_hc``) and ``student_loss="bce"``
     (target ``M_bc``), both the ``paper`` profile's defaults (``quick`` / ``cpu`` use
     :func:`pce_loss` and :func:`ce_loss`); also the per-level loss of the GazeMedSeg baseline
     (section 4c), whose networks have one output channel.
@@ -235,7 +236,7 @@ def ce_loss(
 ) -> torch.Tensor:
     """Two-class cross-entropy of the student against ``M_bc``, optionally ignoring pixels.
 
-    METHOD.md section 4, ``student_loss="ce"`` (the paper's text; default in ``quick`` and
+    docs/method.md §4.3, ``student_loss="ce"`` (the paper's text; default in ``quick`` and
     ``cpu``, the ``paper`` profile uses :func:`bce_loss`). With ``darm_target="ignore"`` (default
     in ``quick`` / ``cpu``) pass DARM's ``block_mask`` as ``ignore``: the masked pixels then do
     not count, neither in the sum nor in the number of pixels averaged over.
@@ -282,7 +283,7 @@ def afc_loss(
 ) -> torch.Tensor:
     """Angular feature consistency: ``mean_s mean_pixels (1 - cos(d_s^teacher, a_s))``.
 
-    METHOD.md section 4 (AFC, all profiles; weight ``lambda_AFC * rampup(t)`` with
+    docs/method.md §4.5 (AFC, all profiles; weight ``lambda_AFC * rampup(t)`` with
     ``lambda_AFC = 0.05`` effective in the authors' code). The cosine runs over channels at each
     pixel. The teacher's features are detached here, so the gradient reaches only the student.
     A pixel where either feature is the zero vector has cosine 0 (loss 1), by torch's ``eps``.
@@ -346,7 +347,7 @@ def cwc_loss(
 ) -> torch.Tensor:
     """Confidence-aware weighted consistency of ``logits`` towards ``target_logits`` (detached).
 
-    METHOD.md section 4 (CWC; ``tau_pos`` 0.8, ``tau_neg`` 0.2 in every profile; run both ways,
+    docs/method.md §4.6 (CWC; ``tau_pos`` 0.8, ``tau_neg`` 0.2 in every profile; run both ways,
     teacher <- student and student <- teacher, with weight ``rampup(t)``). With
     ``p_t = softmax(target_logits.detach())`` and ``p_s = softmax(logits)`` over the ``K``
     classes, at each pixel:
@@ -438,7 +439,7 @@ def cwc_loss(
 def rampup(t: float, length: float = 4000) -> float:
     """Sigmoid-shaped ramp-up weight ``exp(-5 (1 - min(t, T) / T)^2)`` of the distillation losses.
 
-    METHOD.md section 4 (``T = 4000`` iterations in the authors' code; all profiles scale it
+    docs/method.md §4.7 (``T = 4000`` iterations in the authors' code; all profiles scale it
     with their iteration count as they see fit). ``rampup(0) = exp(-5) = 0.0067``,
     ``rampup(T) = 1`` and 1 after. A negative ``t`` counts as 0; ``length=0`` means no ramp
     (always 1.0).
@@ -516,7 +517,7 @@ def darm(
 ):
     """Disagreement-aware random masking: zero square blocks centred on random pixels of U.
 
-    METHOD.md section 4 (DARM; ``ratio`` 0.3, odd ``sides`` 3..11 in every profile;
+    docs/method.md §4.4 (DARM; ``ratio`` 0.3, odd ``sides`` 3..11 in every profile;
     ``darm_source`` picks U: ``"predictions"`` -> :func:`disagreement` (default in ``quick`` /
     ``cpu``), ``"labels"`` -> :func:`label_disagreement` (``paper``); ``darm_target`` is this
     function's ``target``: ``"ignore"`` (``quick`` / ``cpu``) or ``"background"`` (``paper``)).
@@ -721,7 +722,7 @@ def disagreement(
 ) -> torch.Tensor:
     """U for ``darm_source="predictions"``: pixels where the two networks' predicted classes differ.
 
-    METHOD.md section 4 (the paper's DARM; default in ``quick`` / ``cpu``). Each network's
+    docs/method.md §4.4 (the paper's DARM; default in ``quick`` / ``cpu``). Each network's
     prediction is its lesion probability ``> 0.5``, read with its own activation
     (:func:`fgi_core.models.foreground_probability`: softmax for CE-trained networks, sigmoid
     of channel 1 for BCE-trained ones); one-channel logits predict the lesion where > 0.
@@ -796,7 +797,7 @@ def cutmix(
 ):
     """CutMix of a batch with its rolled copy, the same box for the images and the target logits.
 
-    The perturbation of CWC's inputs in the authors' code (METHOD.md section 4): ``lambda ~
+    The perturbation of CWC's inputs in the authors' code (docs/method.md §4.6): ``lambda ~
     Beta(alpha, alpha)`` (``alpha`` 4), one box per batch with sides ``round(H sqrt(1 - lambda))``
     x ``round(W sqrt(1 - lambda))``, so its area is ``1 - lambda`` of the image up to rounding;
     it lies wholly inside the image at a uniformly random position (unlike the common
@@ -943,7 +944,7 @@ def uniform_noise(
     Args:
         images: any floating tensor (``B x C x H x W`` in use).
         generator: ``torch.Generator`` on the images' device; ``None`` uses the global one.
-        amplitude: half-width of the noise, ``>= 0``. Default 0.2 (METHOD.md section 4).
+        amplitude: half-width of the noise, ``>= 0``. Default 0.2 (docs/method.md §4.6).
 
     Returns:
         A new tensor of the images' shape and dtype.

@@ -203,6 +203,7 @@ def test_new_options_are_checked_and_the_paper_profile_uses_the_authors_rules():
     paper = fgi_options(get_profile("paper"))
     assert (paper.darm_budget, paper.darm_target, paper.cwc_mix, paper.cwc_teacher_target) == ("batch", "background", "independent", "masked")
     assert get_profile("paper").lr_schedule == "epoch" and get_profile("cpu").lr_schedule == "iteration"
+    assert paper.cwc_readout == "softmax" and fgi_options(get_profile("cpu")).cwc_readout == "activation"  # crc_loss reads softmax
 
 
 def test_epoch_schedule_steps_once_per_epoch():
