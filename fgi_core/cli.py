@@ -11,6 +11,10 @@
 ``fgi gaze`` runs stage 1 over a whole dataset without a notebook; ``fgi info`` prints profiles,
 datasets and what this machine has; ``fgi evaluate`` and ``fgi predict`` (``cli_eval.py``) score
 trained networks on a split and segment new images.
+
+Names, data folders, gaze CSVs and profiles are checked before any work starts
+(``fgi_core/checks.py``). A mistake in what was given ends in one line, ``error: ...``, and exit
+status 2; ``fgi --debug ...`` (or ``FGI_DEBUG=1``) shows the traceback instead.
 """
 from __future__ import annotations
 
@@ -34,16 +38,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_gaze(args: argparse.Namespace) -> int:
+    from .checks import check_run_inputs
     from .config import default_run_dir, get_profile
     from .data import create_dataset
-    from .gaze import run_gaze_stage
+    from .errors import UserError
+    from .gaze import FixationError, run_gaze_stage
+    from .gaze.refine import resolve_refine_method
 
-    kwargs = {"gaze_csv": args.gaze_csv} if args.gaze_csv else {}
-    ds = create_dataset(args.dataset, root=args.data_root, **kwargs) if args.data_root else create_dataset(args.dataset)
-    ids = ds.split(args.split)[: args.limit] if args.limit else ds.split(args.split)
+    checked = check_run_inputs(args.profile, args.dataset, args.data_root, args.gaze_csv, read_gaze=False)
+    try:
+        resolve_refine_method(args.refine)
+    except (ValueError, ImportError) as err:
+        raise UserError(f"--refine: {err}") from None
+    ds = checked.dataset if checked.dataset is not None else create_dataset(args.dataset)
+    try:
+        ids = ds.split(args.split)
+    except ValueError as err:
+        raise UserError(f"--split: {err}") from None
+    ids = ids[: args.limit] if args.limit else ids
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.dataset, args.profile, args.seed)
     workers = args.workers if args.workers is not None else get_profile(args.profile).workers
-    result = run_gaze_stage(ds, run_dir, ids=ids, refine_method=args.refine, workers=workers, strict=not args.lenient, overwrite=args.overwrite)
+    gaze_csv = Path(args.gaze_csv).expanduser() if args.gaze_csv and ds.simulated_gaze else None
+    try:
+        result = run_gaze_stage(ds, run_dir, ids=ids, gaze_csv=gaze_csv, refine_method=args.refine, workers=workers,
+                                strict=not args.lenient, overwrite=args.overwrite, skip_missing=args.lenient)
+    except FixationError as err:
+        if args.lenient:  # what --lenient cannot drop (a missing column, a file that is not CSV)
+            raise UserError(f"{err}; fix the file") from err
+        raise UserError(f"{err}; fix the file, or rerun with --lenient to drop bad rows (they are listed in "
+                        f"{run_dir / 'gaze' / 'fixations_report.json'})") from err
+    report = result.report
+    if args.lenient or report.n_dropped or report.images_without_fixations:
+        reasons = ", ".join(f"{n} x {r}" for r, n in report.dropped_by_reason().items())
+        print(f"fixations: {report.n_dropped} of {report.n_rows} rows dropped" + (f" ({reasons})" if reasons else "")
+              + f"; {len(report.images_without_fixations)} image(s) without fixations left out"
+              + f"; report: {result.gaze_dir / 'fixations_report.json'}")
     print(f"gaze stage: {len(result.ids)} images, refinement {result.params['refine_method']}, {result.seconds['wall']:.1f} s")
     if "mean" in result.summary:
         m = result.summary["mean"]
@@ -64,7 +93,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"profiles: {', '.join(PROFILES)}")
     print(f"datasets: {', '.join(list_datasets())} (presets: {', '.join(PRESETS)})")
     print(f"dense CRF (pydensecrf): {'yes' if crf_available() else 'no -> guided-filter fallback'}")
-    print(f"device: {resolve_device('auto')}")
+    import torch
+
+    from .config import resolve_amp
+
+    device = resolve_device('auto')
+    print(f"device: {device} (torch {torch.__version__}; CPU capability {torch.backends.cpu.get_cpu_capability()})")
+    print(f"training precision (amp='auto'): {'bf16 autocast' if resolve_amp('auto', device)[0] == 'bf16' else 'fp32'} "
+          f"-- {resolve_amp('auto', device)[1]}")
     print(f"runs folder: {runs_root()}")
     print(f"real data: {shared_realdata() or 'not found'}")
     return 0
@@ -72,6 +108,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fgi", description="From Gaze to Insight: notebooks and stages from the command line.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also: FGI_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute the notebook sequence with papermill into a run folder")
@@ -100,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     gaze.add_argument("--run-dir")
     gaze.add_argument("--refine", default="auto", help="auto, crf, guided or none")
     gaze.add_argument("--workers", type=int)
-    gaze.add_argument("--lenient", action="store_true", help="drop bad fixation rows (reported) instead of stopping")
+    gaze.add_argument("--lenient", action="store_true",
+                      help="drop bad fixation rows and leave out images without fixations (counted, and listed in "
+                           "gaze/fixations_report.json) instead of stopping")
     gaze.add_argument("--overwrite", action="store_true")
     gaze.set_defaults(func=_cmd_gaze)
 
@@ -113,12 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_batch import add_commands as add_batch_commands  # fgi sweep, fgi train (torchrun)
 
     add_batch_commands(sub)
+    for command in sub.choices.values():  # `fgi run ... --debug` as well as `fgi --debug run ...`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``fgi`` command; a user's mistake prints ``error: <one line>`` and returns 2."""
+    from .errors import EXIT_USER_ERROR, USER_ERRORS, debug_requested, error_line
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except USER_ERRORS as err:
+        if debug_requested(getattr(args, "debug", False)):
+            raise
+        print(error_line(err), file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_run_options", "cmd_run", "add_commands", "run_parameters"]
+__all__ = ["add_run_options", "cmd_run", "check_run", "add_commands", "run_parameters"]
 
 _RUN_KEYS = ("profile", "dataset", "seed", "run_name")
 
@@ -86,17 +86,41 @@ def _resume_hint(run: dict[str, Any]) -> str:
     return " ".join(shlex.quote(w) for w in words + ["--resume"])
 
 
+def check_run(run: dict[str, Any], params: dict[str, Any], kernel: str | None = None, resume: bool = False) -> None:
+    """The checks of ``fgi_core.checks`` for a run's names, data and gaze, before any kernel or folder.
+
+    A resumed run checks its names only (its parameters are recorded in ``status.json``).
+    """
+    from .checks import check_dataset_name, check_kernel, check_profile, check_run_inputs
+
+    if resume:
+        check_profile(run["profile"])
+        check_dataset_name(run["dataset"])
+        check_kernel(kernel)
+        return
+    check_run_inputs(run["profile"], run["dataset"], params.get("data_root"), params.get("gaze_csv"),
+                     split=params.get("split") or "all", max_images=params.get("max_images"), kernel=kernel)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """``fgi run``: the sequence (or a range) into the run folder; ``--resume`` continues one."""
+    """``fgi run``: the sequence (or a range) into the run folder; ``--resume`` continues one.
+
+    Names, data root, gaze CSV, profile and kernel are checked first (``fgi_core.checks``): a
+    mistake stops the command within seconds, before a kernel starts or a folder is made.
+    """
     from .config import default_run_dir
-    from .runner import KERNEL_NAME, NotebookFailed, resume_run, run_notebooks
+    from .errors import UserError
+    from .runner import KERNEL_NAME, NotebookFailed, find_notebooks, resume_run, run_notebooks
 
     run, params = run_parameters(args)
     progress = not args.no_progress
+    if args.resume and (args.start or args.stop or args.notebooks):
+        raise UserError("--resume continues the recorded sequence; drop --from / --to / --notebooks")
+    check_run(run, params, args.kernel or (None if args.resume else KERNEL_NAME), resume=args.resume)
+    if not args.resume:
+        find_notebooks(args.notebooks_dir, args.notebooks, args.start, args.stop)  # a bad --from / --to: no folder either
     try:
         if args.resume:
-            if args.start or args.stop or args.notebooks:
-                raise SystemExit("error: --resume continues the recorded sequence; drop --from / --to / --notebooks")
             run_dir = default_run_dir(run["dataset"], run["profile"], run["seed"], run["run_name"])
             resume_run(run_dir, params, progress=progress, kernel_name=args.kernel)
         else:
@@ -110,14 +134,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .errors import UserError
     from .runner import KERNEL_NAME, sweep
 
     datasets = args.datasets or ["synthetic"]
     if len(datasets) > 1 and (args.data_root or args.gaze_csv):
-        raise SystemExit("error: --data-root / --gaze-csv name one dataset's files; with several datasets set "
-                         "$FGI_DATA_ROOT (each dataset is looked for in $FGI_DATA_ROOT/<folder>)")
+        raise UserError("--data-root / --gaze-csv name one dataset's files; with several datasets set "
+                        "$FGI_DATA_ROOT (each dataset is looked for in $FGI_DATA_ROOT/<folder>)")
     args.dataset = args.seed = args.run_name = None
     run, params = run_parameters(args)
+    for dataset in datasets:  # every dataset's data before the first run starts
+        check_run({**run, "dataset": dataset}, params, args.kernel or KERNEL_NAME, resume=args.resume)
     result = sweep(args.seeds, datasets, run["profile"], params, args.name, args.notebooks, args.start, args.stop,
                    args.notebooks_dir, resume=args.resume, progress=not args.no_progress, kernel_name=args.kernel or KERNEL_NAME)
     for r in result.failed:
@@ -125,13 +152,37 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+#: The stages as of writing, for a quick check of ``fgi train``'s arguments without importing torch;
+#: any other name is looked up in ``fgi_core.train.stages.STAGES``, which decides.
+_KNOWN_STAGES = ("teacher", "student", "full", "m_hc", "m_bc", "gazemedseg")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .checks import check_training_inputs
+    from .config import default_run_dir, look_up_option
+    from .errors import UserError
+
+    if not set(args.stages) <= set(_KNOWN_STAGES):
+        from .train.stages import STAGES
+
+        try:
+            args.stages = [look_up_option(s, STAGES, "stage") for s in args.stages]
+        except ValueError as err:
+            raise UserError(str(err)) from None
+    options = {name: _literal(value) for name, value in args.param}
+    if options:  # -p names: checked before the run folder (imports torch: only when some are given)
+        from .train.stages import split_options
+
+        try:
+            split_options(options)
+        except ValueError as err:
+            raise UserError(f"-p {err}") from None
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.dataset, args.profile, args.seed, args.run_name)
+    check_training_inputs(args.stages, args.profile, args.dataset, run_dir, args.data_root, args.gaze_csv, args.seed,
+                          args.run_name)
     from . import distributed
-    from .config import default_run_dir
     from .train.stages import train_stages
 
-    options = {name: _literal(value) for name, value in args.param}
-    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.dataset, args.profile, args.seed, args.run_name)
     try:
         train_stages(args.stages, profile=args.profile, dataset=args.dataset, data_root=args.data_root, gaze_csv=args.gaze_csv,
                      run_dir=run_dir, seed=args.seed, device=args.device, max_images=args.max_images,
@@ -142,9 +193,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
-    """Add ``fgi sweep`` and ``fgi train`` to the ``fgi`` subparsers."""
-    from .train.stages import STAGES
+    """Add ``fgi sweep`` and ``fgi train`` to the ``fgi`` subparsers.
 
+    Nothing heavy is imported here (``fgi_core.train`` pulls in torch and MONAI, seconds): every
+    ``fgi`` command builds this parser, and a mistake must be reported at once. The stage names
+    are checked by ``fgi train`` itself.
+    """
     sw = sub.add_parser("sweep", help="run the notebook sequence for several seeds / datasets and tabulate their metrics")
     sw.add_argument("--seeds", nargs="+", type=int, required=True)
     sw.add_argument("--datasets", nargs="+", help="default: synthetic")
@@ -156,7 +210,8 @@ def add_commands(sub) -> None:
                         description="Train FGI stages into a run folder that notebooks 01-02 filled. Under "
                                     "`torchrun --nproc_per_node N -m fgi_core.cli train ...` training is data-parallel "
                                     "(DistributedDataParallel; the profile's batch is the global batch).")
-    tr.add_argument("stages", nargs="+", choices=STAGES, metavar="STAGE", help=f"in order: {', '.join(STAGES)}")
+    tr.add_argument("stages", nargs="+", metavar="STAGE",
+                    help="teacher, student, or a baseline: full, m_hc, m_bc, gazemedseg (trained in the order given)")
     tr.add_argument("--profile", default="quick")
     tr.add_argument("--dataset", default="synthetic")
     tr.add_argument("--data-root")

@@ -78,14 +78,18 @@ def evaluate_run(
     """
     from .data.kvasir import read_split_file
     from .evaluate import evaluate_methods
-    from .predict import load_predictor
+    from .predict import checkpoint_networks, find_checkpoint, load_predictor, pick_network
 
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise FileNotFoundError(f"{run_dir} does not exist: give a run folder (runs/<dataset>/<run>), a stage folder "
+                                f"(e.g. runs/<dataset>/<run>/baselines/m_bc) or a .pt checkpoint")
     home = next((p for p in ([run_dir] if run_dir.is_dir() else []) + list(run_dir.parents) if (p / "config.json").is_file()), None)
     config = _run_config(home) if home else {}
     dataset = dataset or config.get("dataset")
     if dataset is None:
-        raise ValueError(f"which dataset? {run_dir} has no config.json naming it: pass dataset=")
+        raise ValueError(f"which dataset? neither {run_dir} nor a folder above it has a config.json naming it: "
+                         f"pass dataset= (fgi evaluate --dataset NAME --data-root DIR)")
     data_root = data_root if data_root is not None else config.get("data_root")
     ds = open_dataset(dataset, data_root, profile=config.get("profile", "quick"), seed=config.get("seed", 0))
     ids = read_split_file(split_file) if split_file else ds.split(split)
@@ -100,10 +104,12 @@ def evaluate_run(
         if baselines and (run_dir / "baselines").is_dir():
             for stage in sorted(p for p in (run_dir / "baselines").iterdir() if (p / "checkpoints").is_dir()):
                 predictors[METHOD_LABELS.get(stage.name, stage.name)] = load_predictor(stage, "network", which, device, image_size, run_dir=run_dir)
-    else:
-        state_networks = networks[:1] if networks else ("student",)
-        for net in state_networks:
-            predictors[net] = load_predictor(run_dir, net, which, device, image_size)
+    else:  # a stage folder or a checkpoint: the network it holds (the first of `networks` it has)
+        ckpt = find_checkpoint(run_dir, None, which)
+        net = pick_network(checkpoint_networks(ckpt), networks[:1])
+        stage = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+        label = METHOD_LABELS.get(stage.name, stage.name) if net == "network" else net
+        predictors[label] = load_predictor(ckpt, net, which, device, image_size)
     if not predictors:
         raise FileNotFoundError(f"nothing trained in {run_dir}: no student/, teacher/ or baselines/ checkpoints")
     out = Path(out_dir) if out_dir else (run_dir if is_run else run_dir.parent) / "eval"
@@ -124,11 +130,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .errors import UserError
     from .predict import load_predictor, predict_folder
 
     predictor = load_predictor(args.path, args.network, args.which, args.device, args.image_size)
-    rows = predict_folder(predictor, args.images, args.out, args.threshold, overlays=not args.no_overlays)
-    print(f"{len(rows)} images -> {Path(args.out) / 'masks'}" + ("" if args.no_overlays else f" and {Path(args.out) / 'overlays'}"))
+    rows = predict_folder(predictor, args.images, args.out, args.threshold, overlays=not args.no_overlays,
+                          warn=lambda message: print(f"warning: {message}", file=sys.stderr))
+    done = sum(r["status"] == "ok" for r in rows)
+    table = Path(args.out) / "predictions.csv"
+    if not done:
+        raise UserError(f"none of the {len(rows)} file(s) in {args.images} could be read as an image (see {table})")
+    skipped = f" ({len(rows) - done} unreadable, skipped)" if done < len(rows) else ""
+    print(f"{done} images{skipped} -> {Path(args.out) / 'masks'}" + ("" if args.no_overlays else f" and {Path(args.out) / 'overlays'}")
+          + f"; table: {table}")
     return 0
 
 
@@ -153,7 +167,8 @@ def add_commands(sub) -> None:
     pr.add_argument("path", help="run folder, stage folder or checkpoint file")
     pr.add_argument("--images", required=True, help="folder of images")
     pr.add_argument("--out", required=True, help="output folder: masks/, overlays/, predictions.csv")
-    pr.add_argument("--network", default="student", help="student (default) or network (a baseline's checkpoint)")
+    pr.add_argument("--network", default=None,
+                    help="student, teacher or network (a baseline's); default: the one the checkpoint is for")
     pr.add_argument("--which", default="best")
     pr.add_argument("--threshold", type=float, default=0.5)
     pr.add_argument("--device", default="auto")

@@ -370,7 +370,7 @@ def predict_folder(predictor: Predictor, images_dir: str | Path, out_dir: str | 
              f"(status column of {out_dir / 'predictions.csv'})")
     if large:
         bigger = ", ".join(f"{p.name} {p.image_size} px" for p in PROFILES.values() if p.image_size > side)
-        warn(f"{len(large)} of {len(files)} images are more than 4x the side the network was trained at ({side} px), "
+        warn(f"{len(large)} of {len(files) - len(skipped)} images are more than 4x the side the network was trained at ({side} px), "
              f"e.g. {large[0]}: each is shrunk to {side} x {side} for it, so fine detail is lost"
              + (f"; a network trained at a larger size fits them better (profile {bigger})" if bigger else ""))
     return rows

@@ -59,7 +59,8 @@ def accelerator_info() -> dict[str, Any]:
 
 
 def environment_info(device: str | None = None) -> dict[str, Any]:
-    """Versions, platform, CPU count, device, accelerators and git commit, for ``env.json``."""
+    """Versions, platform, CPU count and capability, device, what ``amp="auto"`` picks there,
+    accelerators and git commit, for ``env.json``."""
     from importlib import metadata
 
     versions = {}
@@ -68,10 +69,17 @@ def environment_info(device: str | None = None) -> dict[str, Any]:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
+    import torch
+
+    from .config import resolve_amp
+
+    amp, why = resolve_amp("auto", device or "cpu")
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "amp_auto": {"precision": amp, "reason": why},
         "device": device,
         "accelerators": accelerator_info(),
         "git_commit": git_commit(),

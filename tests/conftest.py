@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -11,13 +14,69 @@ import pytest
 # validation split (small enough for the CRF to run in seconds, fixed so numbers are stable).
 REAL_SUBSET_SIZE = 20
 
+# The runs folder this session made (removed at its end), or None when FGI_RUNS_ROOT was given.
+_CREATED_RUNS_ROOT: str | None = None
+
 
 def pytest_configure(config):
     # Runs made by tests (and by nbval's kernels, which inherit the environment) go to a
     # temporary folder, never into the user's runs/.
-    os.environ.setdefault("FGI_RUNS_ROOT", tempfile.mkdtemp(prefix="fgi-test-runs-"))
+    global _CREATED_RUNS_ROOT
+    if not os.environ.get("FGI_RUNS_ROOT"):
+        _CREATED_RUNS_ROOT = tempfile.mkdtemp(prefix="fgi-test-runs-")
+        os.environ["FGI_RUNS_ROOT"] = _CREATED_RUNS_ROOT
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_unconfigure(config):
+    # The session's runs (a few hundred MB after the notebook tests) go with it; a runs folder
+    # given in FGI_RUNS_ROOT is the caller's and stays. FGI_KEEP_TEST_RUNS=1 keeps ours too.
+    global _CREATED_RUNS_ROOT
+    if _CREATED_RUNS_ROOT is None:
+        return
+    if os.environ.get("FGI_KEEP_TEST_RUNS", "").strip() not in ("", "0"):
+        print(f"test runs kept in {_CREATED_RUNS_ROOT}", file=sys.__stderr__)
+    else:
+        shutil.rmtree(_CREATED_RUNS_ROOT, ignore_errors=True)
+    if os.environ.get("FGI_RUNS_ROOT") == _CREATED_RUNS_ROOT:
+        del os.environ["FGI_RUNS_ROOT"]
+    _CREATED_RUNS_ROOT = None
+
+
+def terminal_log(config, label: str):
+    """A ``log`` for :func:`fgi_core.runner.run_notebooks` that shows one line per notebook on the
+    terminal while tests run (past pytest's output capture): ``label [k/n] name ... 12.3 s``."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+
+    def write(text: str) -> None:
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                _write(text)
+        else:
+            _write(text)
+
+    def _write(text: str) -> None:
+        if reporter is not None:
+            reporter.write(text, flush=True)
+        else:
+            sys.__stderr__.write(text)
+            sys.__stderr__.flush()
+
+    def log(message) -> None:
+        if message is None:  # the end: back to a fresh line for pytest's own output
+            write("\n")
+            return
+        text = str(message)
+        started = re.match(r"\[(\d+)/(\d+)\] (\S+)", text)
+        finished = re.search(r"done in ([\d.]+ s)", text)
+        if started:
+            write(f"\n{label} {started.group(0)} ...")
+        elif finished:
+            write(f" {finished.group(1)}")
+
+    return log
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +100,14 @@ def kvasir_subset(realdata):
 
 
 @pytest.fixture(scope="session")
-def quick_run() -> Path:
-    """The notebook sequence executed once in the quick profile on synthetic data (shared by tests)."""
+def quick_run(request) -> Path:
+    """The notebook sequence executed once in the quick profile on synthetic data (shared by tests).
+
+    It takes minutes: each notebook shows one line on the terminal as it runs.
+    """
     from fgi_core.runner import run_notebooks
 
-    return run_notebooks(profile="quick", dataset="synthetic", seed=0, run_name="shared-quick", progress=False, log=lambda *_: None)
+    log = terminal_log(request.config, "quick_run (shared quick run, once per session)")
+    run = run_notebooks(profile="quick", dataset="synthetic", seed=0, run_name="shared-quick", progress=False, log=log)
+    log(None)
+    return run

@@ -33,7 +33,9 @@ def _browser() -> tuple[str, str]:
     chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
     driver = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else None)
     if chromium is None or driver is None:
-        pytest.skip("chromium / chromedriver not installed (Debian: apt-get install chromium chromium-driver)")
+        missing = " and ".join(name for name, found in (("chromium", chromium), ("chromedriver", driver)) if found is None)
+        pytest.skip(f"{missing} not found on PATH; .ci/run installs them with apt "
+                    f"(apt-get install chromium chromium-driver: packages chromium and chromium-driver)")
     for module in ("selenium", "jupyterlab"):
         pytest.importorskip(module, reason=f"the browser test needs the {module} package")
     return chromium, driver
@@ -204,8 +206,8 @@ def drive_inspector(run_dir: Path, folder: Path) -> Path:
         lab_log.close()
 
 
-def test_inspector_slider_changes_the_figure_in_jupyterlab(quick_run, tmp_path):
-    _browser()  # skip early, before anything is built
-    shot = drive_inspector(quick_run, tmp_path / "lab")
+def test_inspector_slider_changes_the_figure_in_jupyterlab(request, tmp_path):
+    _browser()  # skip early, before the shared quick run is built for this test
+    shot = drive_inspector(request.getfixturevalue("quick_run"), tmp_path / "lab")
     assert shot.stat().st_size > 10_000
     print(f"screenshot of the inspector in JupyterLab: {shot}")

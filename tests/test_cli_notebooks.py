@@ -16,9 +16,9 @@ def test_info_lists_profiles_and_datasets(capsys):
     assert "kvasir" in out and "synthetic" in out
 
 
-def test_bad_profile_is_named():
-    with pytest.raises(ValueError, match="Did you mean 'quick'"):
-        main(["run", "--profile", "quik"])
+def test_bad_profile_is_named(capsys):
+    assert main(["run", "--profile", "quik"]) == 2  # a user error: one line, exit code 2
+    assert "Did you mean 'quick'" in capsys.readouterr().err
 
 
 def test_console_script_is_installed():

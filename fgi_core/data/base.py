@@ -2,7 +2,7 @@
 
 A dataset here is a list of image ids plus three lookups: the image at its original size, the
 ground-truth mask (for evaluation only), and the gaze CSV (GazeMedSeg format). Training-time
-resizing and tensors come later (issue 4); the gaze stage works at original size.
+resizing and tensors come later (:mod:`fgi_core.train.data`); the gaze stage works at original size.
 
 Example:
     >>> from fgi_core.data import create_dataset
@@ -127,7 +127,7 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     """H x W or H x W x C image -> uint8 H x W x 3.
 
     A single-channel (MRI) slice is min-max scaled to 0..255 and repeated to 3 channels, as
-    METHOD.md asks for the CRF; a uint8 RGB image passes through unchanged.
+    docs/method.md §1.3 asks for the CRF; a uint8 RGB image passes through unchanged.
     """
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:

@@ -84,7 +84,8 @@ class FolderDataset(SegmentationDataset):
         if modality is None:
             raise ValueError(
                 f"folder dataset {self.root}: say which modality the images are: modality= one of "
-                f"{', '.join(MODALITY_PRESETS)} (or \"modality\" in {settings_file})"
+                f"{', '.join(MODALITY_PRESETS)} (or \"modality\" in {settings_file}, e.g. "
+                f"{{\"modality\": \"endoscopy\"}}, which fgi run and fgi gaze read)"
             )
         look_up_option(modality, MODALITY_PRESETS, "modality")
         overrides = {k: v for k, v in (("sigma", sigma if sigma is not None else settings.get("sigma")),
@@ -123,7 +124,8 @@ class FolderDataset(SegmentationDataset):
             return read_image(path)
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # keeps 16-bit PNG / TIFF
         if img is None:
-            raise OSError(f"cannot read image {path}: not a decodable image file")
+            raise OSError(f"cannot read image {path}: not a decodable image file (truncated or not an image?); "
+                          f"replace it, or move it out of {path.parent}")
         if img.ndim == 3:
             img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2GRAY)
         return img
@@ -142,5 +144,6 @@ class FolderDataset(SegmentationDataset):
         return first_gaze_csv(
             candidates, "the folder dataset",
             "Put your fixations (GazeMedSeg columns: IMAGE, CURRENT_FIX_INDEX, CURRENT_FIX_X, CURRENT_FIX_Y, "
-            "CURRENT_FIX_DURATION, ..., IMAGE_HEIGHT, IMAGE_WIDTH) in <root>/gaze.csv, or pass gaze_csv=...",
+            "CURRENT_FIX_DURATION, ..., IMAGE_HEIGHT, IMAGE_WIDTH) in <root>/gaze.csv, or pass gaze_csv=... "
+            "(fgi: --gaze-csv FILE)",
         )

@@ -40,7 +40,8 @@ def read_image(path: Path, grey: bool = False) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR) if data.size else None
     if img is None:
-        raise OSError(f"cannot read image {path}: not a decodable image file")
+        raise OSError(f"cannot read image {path}: " + ("an empty file" if not data.size else "not a decodable image file")
+                      + f" (truncated or not an image?); replace it, or move it out of {path.parent}")
     return img if grey else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -96,4 +97,4 @@ class KvasirSEG(SegmentationDataset):
         if os.environ.get("FGI_KVASIR_GAZE"):
             candidates.append(Path(os.environ["FGI_KVASIR_GAZE"]))
         candidates += [self.root / "kvasir_fixation.csv", self.root.parent / "gazemedseg" / "kvasir_fixation.csv"]
-        return first_gaze_csv(candidates, "Kvasir-SEG", "Pass gaze_csv=... or fetch it with data_download.sh --only gazemedseg.")
+        return first_gaze_csv(candidates, "Kvasir-SEG", "Pass gaze_csv=... (fgi: --gaze-csv FILE) or fetch it with ./data_download.sh --only gazemedseg.")

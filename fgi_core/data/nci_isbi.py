@@ -28,7 +28,7 @@ Preparation (:func:`prepare_nci_isbi`), as GazeMedSeg's ``process_nci-isbi`` not
 The reader (:class:`NCIISBI`, registry name ``nci-isbi``)
     ``image()`` is the DICOM pixel data with the modality rescale applied
     (``value * RescaleSlope + RescaleIntercept``) as float32 H x W; the networks see a
-    per-image z-score of it (:func:`zscore`, METHOD.md section 5), the CRF a min-max 8-bit copy
+    per-image z-score of it (:func:`zscore`, docs/method.md §7.1), the CRF a min-max 8-bit copy
     (:func:`~fgi_core.data.base.to_rgb_uint8`). Preset: sigma 50/768, t_hc 0.4, t_bc 0.2, one
     channel, recorded gaze.
 
@@ -470,4 +470,4 @@ class NCIISBI(SegmentationDataset):
         if os.environ.get("FGI_NCI_ISBI_GAZE"):
             candidates.append(Path(os.environ["FGI_NCI_ISBI_GAZE"]))
         candidates += [self.root / "nci-isbi_fixation.csv", self.root.parent / "gazemedseg" / "nci-isbi_fixation.csv"]
-        return first_gaze_csv(candidates, "NCI-ISBI", "Pass gaze_csv=... or fetch it with data_download.sh --only gazemedseg.")
+        return first_gaze_csv(candidates, "NCI-ISBI", "Pass gaze_csv=... (fgi: --gaze-csv FILE) or fetch it with ./data_download.sh --only gazemedseg.")

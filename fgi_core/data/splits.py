@@ -5,7 +5,7 @@ image extension dropped). Readers look for ``<root>/splits/{train,val,test}.txt`
 ``*.txt`` there, e.g. ``leaderboard.txt``).
 
 The validation split used for model selection is always carved from the training images,
-never from the test split (METHOD.md; issue 7). Where images come in groups that must not be
+never from the test split (docs/method.md §7.4). Where images come in groups that must not be
 split apart (the slices of one MRI case), whole groups are carved.
 
 Example:

@@ -27,12 +27,14 @@ Conventions
 -----------
 * **Line numbers** are those of the file as a text editor shows them: the header is line 1, the
   first data row line 2. Blank lines (and rows whose cells are all empty) count as lines but are
-  not data rows. Quoted cells holding line breaks are not supported (the numbers would drift).
+  not data rows. A row whose quoted cell holds a line break is numbered by its last line.
 * **Validation** is vectorised over the whole file; only messages are built row by row. A row
   is bad when a cell is empty, ``NaN``, not a number or infinite; when X or Y is outside
   [0, 1]; when the duration, height or width is not positive; when the height or width is not
-  a whole number; when ``CURRENT_FIX_INDEX`` is not a whole number >= 0; or when its image size
-  disagrees with the other rows of the same image (see below). A missing required column
+  a whole number; when ``CURRENT_FIX_INDEX`` is not a whole number >= 0; when it has fewer
+  fields than the header, or more (trailing empty fields aside), reported as such
+  (``row has 3 fields, expected 9``), not as an empty cell in a later column; or when its image
+  size disagrees with the other rows of the same image (see below). A missing required column
   always raises (nothing can be kept).
 * ``strict=True`` (default) raises :class:`FixationError` (a ``ValueError``) on the first bad row
   in file order, e.g.
@@ -63,6 +65,8 @@ Example
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -332,6 +336,71 @@ def _fill_start(ids: np.ndarray, durations: np.ndarray) -> np.ndarray:
     return csum - step.to_numpy()
 
 
+@dataclass
+class _Table:
+    """A CSV file's cells, before any validation (see :func:`_read_table`)."""
+
+    header: list[str]  # stripped column names (a trailing empty name dropped)
+    cells: dict[str, np.ndarray]  # column -> object array of the cells as written ("" where a row is short)
+    n_fields: np.ndarray  # fields per row (0 for a blank line)
+    lines: np.ndarray  # file line of each row (its last line, for a quoted cell with a line break)
+    extra: dict[int, list[str]]  # row -> its cells beyond the header, for rows with a non-empty one
+
+
+def _read_table(path: Path, name: str, columns: Iterable[str]) -> _Table | None:
+    """Read ``columns`` of a CSV file keeping every row's field count (None for an empty file).
+
+    Unquoted files with no row longer than the header (the usual case) go through pandas' C
+    parser, their field counts from the commas of each line; others through :mod:`csv`.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FixationError(f"{name}: cannot be parsed as CSV: not UTF-8 text ({exc}) (file {path})") from None
+    if not text.strip():
+        return None
+    if '"' not in text and "\r" not in text.replace("\r\n", "\n"):
+        physical = text.split("\n")
+        if physical[-1] == "":
+            physical.pop()
+        if "\r" in text:
+            physical = [line[:-1] if line.endswith("\r") else line for line in physical]
+        raw_header = physical[0].split(",")
+        n_fields = np.array([line.count(",") + 1 if line else 0 for line in physical[1:]], dtype=np.int64)
+        if not n_fields.size or n_fields.max() <= len(raw_header):
+            try:
+                frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError):
+                frame = None
+            if frame is not None and len(frame) == n_fields.size and frame.shape[1] == len(raw_header):
+                header = _header(raw_header)
+                cells = {c: frame.iloc[:, header.index(c)].fillna("").to_numpy(dtype=object) for c in columns if c in header}
+                return _Table(header, cells, n_fields, np.arange(2, n_fields.size + 2, dtype=np.int64), {})
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, row_lines = [], []
+    try:
+        for r in reader:
+            rows.append(r)
+            row_lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise FixationError(f"{name} line {reader.line_num}: cannot be parsed as CSV: {exc} (file {path})") from None
+    header, body = _header(rows[0]), rows[1:]
+    width = len(header)
+    n_fields = np.fromiter((len(r) for r in body), dtype=np.int64, count=len(body))
+    even = body if (n_fields == width).all() else [r[:width] + [""] * (width - len(r)) for r in body]
+    by_column = list(zip(*even)) if even else [()] * width
+    cells = {c: np.array(by_column[header.index(c)], dtype=object) for c in columns if c in header}
+    extra = {k: body[k][width:] for k in np.flatnonzero(n_fields > width).tolist() if any(v.strip() for v in body[k][width:])}
+    return _Table(header, cells, n_fields, np.asarray(row_lines[1:], dtype=np.int64), extra)
+
+
+def _header(cells: list[str]) -> list[str]:
+    header = [c.strip() for c in cells]
+    while header and header[-1] == "":  # a trailing comma after the last column name
+        header.pop()
+    return header
+
+
 def read_fixations(
     path: str | os.PathLike,
     image_ids: Iterable[str] | None = None,
@@ -367,25 +436,23 @@ def read_fixations(
     if isinstance(image_ids, (str, bytes)):
         raise TypeError(f"image_ids must be an iterable of ids, not a single string ({image_ids!r})")
     name = path.name
-    try:
-        raw = pd.read_csv(
-            path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig"
-        )
-    except pd.errors.EmptyDataError:
-        raise FixationError(f"{name} line 1: the file is empty, expected a header with {', '.join(REQUIRED_COLUMNS)} (file {path})") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise FixationError(f"{name}: cannot be parsed as CSV: {exc} (file {path})") from None
-    raw.columns = [str(c).strip() for c in raw.columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    table = _read_table(path, name, FIXATION_COLUMNS)
+    if table is None:
+        raise FixationError(f"{name} line 1: the file is empty, expected a header with {', '.join(REQUIRED_COLUMNS)} (file {path})")
+    header = table.header
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise FixationError(
             f"{name} line 1 (header): missing required column(s) {', '.join(missing)}; "
-            f"found columns: {', '.join(raw.columns) or '(none)'} (file {path})"
+            f"found columns: {', '.join(header) or '(none)'} (file {path})"
         )
 
-    present = [c for c in FIXATION_COLUMNS if c in raw.columns]
-    cells = {c: raw[c].fillna("").to_numpy(dtype=object) for c in present}
-    lines = np.arange(2, len(raw) + 2, dtype=np.int64)
+    width = len(header)
+    cells, n_fields, lines = table.cells, table.n_fields, table.lines
+    # Rows with more fields than the header; trailing empty fields (``a,b,c,``) are let pass.
+    row_index = np.arange(n_fields.size)
+    too_long = np.zeros(n_fields.size, dtype=bool)
+    too_long[list(table.extra)] = True
     image_raw = pd.Series(cells[IMAGE], dtype=object).str.strip().to_numpy(dtype=object)
     # to_numeric accepts surrounding blanks, so only the (rare) unparsable cells need stripping.
     numeric = {
@@ -400,12 +467,17 @@ def read_fixations(
         if cand.size == 0:
             break
         blank[cand] = [str(v).strip() == "" for v in raws[c][cand]]
+    blank &= ~too_long
     if blank.any():
         keep_rows = ~blank
         image_raw, lines = image_raw[keep_rows], lines[keep_rows]
         numeric = {c: v[keep_rows] for c, v in numeric.items()}
         raws = {c: v[keep_rows] for c, v in raws.items()}
+        n_fields, too_long, row_index = n_fields[keep_rows], too_long[keep_rows], row_index[keep_rows]
     n_rows = int(lines.size)
+    # A row cut short (or run long) is reported as such, not as an empty cell in a later column.
+    too_short = n_fields < width
+    field_bad = too_short | too_long
 
     ids = _strip_extension(pd.Series(image_raw, dtype=object)).to_numpy(dtype=object)
     # An IMAGE like ".jpg" leaves an empty id: count it as empty.
@@ -413,10 +485,24 @@ def read_fixations(
 
     order = [IMAGE] + [c for c in _NUMERIC_COLUMNS if c in numeric]
     first_col, first_code = _first_problems(numeric, raws, image_check)
-    ok = first_col < 0
+    ok = (first_col < 0) & ~field_bad
     size_bad = _inconsistent_sizes(ids, numeric[HEIGHT], numeric[WIDTH], lines, ok)
 
+    def field_message(p: int) -> tuple[str, dict[str, Any]]:
+        k = int(n_fields[p])
+        if too_short[p]:
+            col, value, reason = header[k], "", "too few fields"
+            what = (f"it ends after column {header[k - 1]}; " if k else "") + "complete the row or delete the line"
+        else:
+            extra = [v.strip() for v in table.extra[int(row_index[p])]]
+            col, value, reason = f"(field {width + 1})", next(v for v in extra if v), "too many fields"
+            what = f"{', '.join(repr(v) for v in extra if v)} beyond the last column {header[-1]}; a comma too many, or an unquoted comma in a cell?"
+        msg = f"{name} line {lines[p]}, column {col}: row has {k} fields, expected {width} ({what}) (file {path})"
+        return msg, {"line": int(lines[p]), "column": col, "value": value, "reason": reason, "image": str(image_raw[p])}
+
     def cell_message(p: int) -> tuple[str, dict[str, Any]]:
+        if field_bad[p]:
+            return field_message(p)
         col = order[first_col[p]]
         value = str(image_raw[p] if col == IMAGE else raws[col][p]).strip()
         reason = _REASONS[first_code[p]]

@@ -19,6 +19,7 @@ derived from them enters the maps, unless the gaze itself is simulated (flagged 
 """
 from __future__ import annotations
 
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from .heatmap import heatmap
 from .masks import pseudo_masks
 from .refine import refine, refine_params, resolve_refine_method
 
-__all__ = ["GazeStageResult", "run_gaze_stage", "load_gaze_maps", "gaze_maps_for", "MAP_NAMES"]
+__all__ = ["GazeStageResult", "run_gaze_stage", "load_gaze_maps", "gaze_maps_for", "missing_gaze_message", "MAP_NAMES"]
 
 MAP_NAMES = ("heatmap", "refined", "m_hc", "m_bc")
 _U16 = 65535.0
@@ -162,6 +163,7 @@ def run_gaze_stage(
     overwrite: bool = False,
     score: bool = True,
     progress: bool = True,
+    skip_missing: bool = False,
 ) -> GazeStageResult:
     """Run the gaze stage on ``ids`` of ``dataset`` and write everything to ``<run_dir>/gaze``.
 
@@ -179,27 +181,71 @@ def run_gaze_stage(
         overwrite: recompute images whose maps exist already.
         score: compute quality against ground truth where the dataset has masks.
         progress: show a progress bar.
+        skip_missing: leave out images without fixations (listed in the report and in
+            ``fixations_report.json``) instead of stopping.
 
     Raises:
-        KeyError: an image has no fixations (names the ids); nothing is silently skipped.
+        KeyError: an image has no fixations (names the ids), unless ``skip_missing``; nothing
+            is silently skipped. A failure before the first image is processed removes the
+            folders this call created (a half-made ``gaze/`` would look like a result); one
+            during the images keeps what is done (no ``manifest.json``: a rerun resumes).
     """
-    from tqdm.auto import tqdm
-
     preset = preset or dataset.preset
     run_dir = Path(run_dir)
     gaze_dir = run_dir / "gaze"
-    gaze_dir.mkdir(parents=True, exist_ok=True)
-    ids = list(dataset.ids if ids is None else ids)
-    for i in ids:
-        dataset.check_id(i)
-    csv = Path(gaze_csv) if gaze_csv is not None else dataset.gaze_csv(gaze_dir)
-    frame, report = read_fixations(csv, image_ids=ids, strict=strict)
-    if report.images_without_fixations:
-        missing = report.images_without_fixations
-        raise KeyError(
-            f"{len(missing)} of {len(ids)} images have no fixations in {csv}: {missing[:10]}"
-            f"{' ...' if len(missing) > 10 else ''}. The gaze stage needs gaze for every image; pass ids= without them."
-        )
+    created = _folders_to_create(gaze_dir)
+    try:
+        ids = list(dataset.ids if ids is None else ids)
+        for i in ids:
+            dataset.check_id(i)
+        csv = Path(gaze_csv) if gaze_csv is not None else dataset.gaze_csv(gaze_dir)
+        frame, report = read_fixations(csv, image_ids=ids, strict=strict)
+        if report.images_without_fixations:
+            if not skip_missing or len(report.images_without_fixations) == len(ids):
+                raise KeyError(missing_gaze_message(csv, ids, report, "leave these images out (`fgi gaze --lenient` skips "
+                                                                      "them; from Python: ids= without them)"))
+            left_out = set(report.images_without_fixations)
+            ids = [i for i in ids if i not in left_out]
+        gaze_dir.mkdir(parents=True, exist_ok=True)
+        return _run_stage(dataset, gaze_dir, ids, csv, frame, report, refine_method, refine_kwargs, preset, workers,
+                          overwrite, score, progress)
+    except BaseException:
+        if created and not (gaze_dir / "params.json").is_file():
+            shutil.rmtree(created[0], ignore_errors=True)
+        raise
+
+
+def missing_gaze_message(csv: str | Path, ids: list[str], report, what_to_do: str) -> str:
+    """Why the images ``report.images_without_fixations`` (of ``ids``) stop the stage, and what to do.
+
+    When none of the images has gaze, the file's names are shown beside the images' ids: the
+    usual cause is an ``IMAGE`` column that names other files.
+    """
+    missing = report.images_without_fixations
+    shown = ", ".join(missing[:5]) + (f", ... (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+    if len(missing) == len(ids) and report.ids_without_image:
+        return (f"none of the {len(ids)} images has fixations in {csv}: the file's IMAGE column names "
+                f"{', '.join(report.ids_without_image[:3])} ... (without extension), the images are {shown}. "
+                f"IMAGE must be each image's file name")
+    return (f"{len(missing)} of {len(ids)} images have no fixations in {csv}: {shown}. Every image needs gaze: "
+            f"add their fixations to the CSV, or {what_to_do}")
+
+
+def _folders_to_create(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, outermost first."""
+    missing = []
+    for f in (folder, *folder.parents):
+        if f.exists():
+            break
+        missing.append(f)
+    return missing[::-1]
+
+
+def _run_stage(dataset, gaze_dir: Path, ids: list[str], csv: Path, frame: pd.DataFrame, report, refine_method: str,
+               refine_kwargs: dict[str, Any] | None, preset: DatasetPreset, workers: int, overwrite: bool, score: bool,
+               progress: bool) -> GazeStageResult:
+    from ..progress import tqdm
+
     method = resolve_refine_method(refine_method)
     params = {
         "dataset": dataset.name,
@@ -235,23 +281,26 @@ def run_gaze_stage(
     }
     rows, timings = {}, {"heatmap": 0.0, "refine": 0.0, "write": 0.0}
     start = time.perf_counter()
-    bar = tqdm(total=len(ids), desc=f"gaze stage ({method})", disable=not progress, unit="img")
-    if workers and workers > 0 and len(ids) > 1:
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_init_worker, initargs=(state,)) as pool:
-            results = pool.map(_process_one, ids, chunksize=max(1, len(ids) // (workers * 8)))
-            for image_id, row, timing in results:
-                rows[image_id] = row
+    with tqdm(total=len(ids), desc=f"gaze stage ({method})", disable=not progress, unit="img") as bar:  # closed on errors too
+        if workers and workers > 0 and len(ids) > 1:
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_init_worker, initargs=(state,)) as pool:
+                results = pool.map(_process_one, ids, chunksize=max(1, len(ids) // (workers * 8)))
+                try:
+                    for image_id, row, timing in results:
+                        rows[image_id] = row
+                        for k in timings:
+                            timings[k] += timing[k]
+                        bar.update()
+                except BaseException:  # stop now: the images not started yet would only delay the error
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        else:
+            _init_worker(state)
+            for image_id in ids:
+                _, rows[image_id], timing = _process_one(image_id)
                 for k in timings:
                     timings[k] += timing[k]
                 bar.update()
-    else:
-        _init_worker(state)
-        for image_id in ids:
-            _, rows[image_id], timing = _process_one(image_id)
-            for k in timings:
-                timings[k] += timing[k]
-            bar.update()
-    bar.close()
     wall = time.perf_counter() - start
 
     scored = {i: r for i, r in rows.items() if r is not None}
