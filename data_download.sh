@@ -122,9 +122,22 @@ sha256_of() {
 }
 size_of() { wc -c <"$1" | tr -d ' '; }
 
-# Paths removed when the script exits (temporary extraction folders).
+# Paths removed when the script exits (temporary extraction folders), and folders this run
+# created that are still empty then (a failed download leaves no empty data/<name>/ behind).
 CLEANUP=""
+MADE_DIRS=""
+make_dir() {
+    local top=$1
+    while [ ! -d "$top" ] && [ "$top" != "/" ] && [ "$top" != "." ]; do
+        MADE_DIRS="$MADE_DIRS
+$top"  # deepest first, so that rmdir empties them bottom-up
+        top=$(dirname "$top")
+    done
+    mkdir -p -- "$1"
+}
 cleanup() {
+    local d
+    for d in $MADE_DIRS; do rmdir -- "$d" 2>/dev/null || true; done
     if [ -n "$CLEANUP" ]; then
         local p
         while IFS= read -r p; do
@@ -720,7 +733,7 @@ get_file() {
         fi
         rm -f -- "$dest"
     fi
-    mkdir -p -- "$(dirname "$dest")"
+    make_dir "$(dirname "$dest")"
     fetch "$SRC" "$SRC_KIND" "$part"
     reject_html "$part" "$SRC"
     actual=$(sha256_of "$part")
