@@ -2,7 +2,7 @@
 
     python benchmarks/bench_darm.py [--runs 10] [--threads 1] [--device auto]
 
-The reference recipe of METHOD.md section 4, as the authors' code runs it: move the batch to
+The reference recipe of docs/method.md §4.4, as the authors' code runs it: move the batch to
 the CPU as NumPy arrays; per image, shuffle the pixels of the disagreement set U and walk them
 in Python, placing a square block of random odd side 3..11 centred on each, until the union of
 blocks covers ``0.3 * |U|`` pixels; zero the image there (all channels), relabel those pixels

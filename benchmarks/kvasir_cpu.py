@@ -6,7 +6,7 @@
 
 Every method trains on the train split (700 images) for the profile's ``iterations_distill``
 with the same data, batch, optimiser and seed, and is selected on the val split (100 images; so
-the val numbers are selection numbers, said so in the README). The image-only networks (the
+the val numbers are selection numbers, said so in docs/results.md). The image-only networks (the
 baselines and the FGI student) share one architecture: the student's BasicUNet widths.
 
 It needs a run folder with stage 1-2 outputs (gaze/ and explain/: notebooks 01-02, e.g.
@@ -35,8 +35,8 @@ from fgi_core.train import BASELINE_KEYS
 
 HEADLINE = ("full", "m_hc", "m_bc", "gazemedseg", "fgi_teacher", "fgi_student")
 ABLATIONS = ("fgi_no_text", "fgi_no_afc", "fgi_no_cwc", "fgi_no_darm", "fgi_darm_labels", "fgi_teacher_bce", "fgi_code_variants")
-#: Not in the issue's list and not run by default: changes the ablations point to (the student
-#: under-segments; DARM and CWC are what shrink it; README "Why").
+#: Not among the planned ablations and not run by default: changes the ablations point to (the student
+#: under-segments; DARM and CWC are what shrink it; docs/results.md, "Why").
 EXPLORATORY = ("fgi_cwc_one_way", "fgi_frozen_teacher", "fgi_no_darm_no_cwc")
 ALL_KEYS = HEADLINE + ABLATIONS + EXPLORATORY
 #: FGI variants: options changed from the profile's, and whether stage 1 must be retrained for them.
@@ -91,7 +91,7 @@ def summary_complete(stage: Path, iterations: int) -> bool:
 
 
 def student_targets(methods: dict, paired_dice: dict) -> dict:
-    """The issue's targets for the student, from the rows present: the share of the gap between the
+    """The benchmark's targets for the student, from the rows present: the share of the gap between the
     best gaze baseline and full supervision that the student closes (target >= 0.5, with the paired
     interval student - best gaze above zero) and the student's Dice as a share of full supervision's
     (target >= 0.9). ``{}`` until ``fgi_student``, ``full`` and a gaze baseline are all scored.

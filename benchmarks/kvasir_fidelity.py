@@ -95,10 +95,11 @@ def main() -> None:
     torch.manual_seed(args.seed)
     base = fgi_options(profile)
     teacher_cfg = train_config(profile, "teacher", seed=args.seed, progress=False)
-    t0 = time.perf_counter()
-    summary = fit(teacher_method(build_teacher(profile, 3, train.text_dim), base), train, val, out / "teacher", teacher_cfg, resume=True)
-    results["teacher"] = {"best_val_dice": summary["best_val_dice"], "seconds": summary["seconds"]}
-    print(f"teacher: best val Dice {summary['best_val_dice']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if any(replace(base, **ROWS[key]).teacher_init == "stage1" for key in args.rows):  # else every row starts from scratch
+        t0 = time.perf_counter()
+        summary = fit(teacher_method(build_teacher(profile, 3, train.text_dim), base), train, val, out / "teacher", teacher_cfg, resume=True)
+        results["teacher"] = {"best_val_dice": summary["best_val_dice"], "seconds": summary["seconds"]}
+        print(f"teacher: best val Dice {summary['best_val_dice']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     for key in args.rows:
         if rows.get(key, {}).get("complete"):

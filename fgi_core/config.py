@@ -26,6 +26,7 @@ from typing import Any, Iterable, Mapping
 
 __all__ = [
     "DatasetPreset",
+    "TrainSettings",
     "Profile",
     "PRESETS",
     "PROFILES",
@@ -119,8 +120,46 @@ def get_preset(dataset: str, **overrides: Any) -> DatasetPreset:
 # ----------------------------------------------------------------------------------------------
 # Profiles
 # ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    """The optimisation settings a profile fixes and training uses, listed once.
+
+    :class:`Profile` inherits them (``get_profile("cpu").lr``) and so does
+    :class:`fgi_core.train.TrainConfig`, which adds what belongs to one training run
+    (iterations, seed, device, ...); :func:`fgi_core.train.train_config` copies them across
+    (:meth:`train_settings`).
+
+    Attributes:
+        batch_size, optimizer, lr, lr_min, weight_decay: optimisation (``optimizer`` ``sgd``:
+            Nesterov with momentum, the paper; or ``adamw``; half-cosine from ``lr`` to ``lr_min``).
+        val_every, ckpt_every: intervals in iterations.
+        amp: ``auto`` (bf16 on CUDA and on CPUs with native bf16, else fp32: :func:`resolve_amp`),
+            ``bf16`` or ``off``.
+        lr_schedule: the cosine advances per ``iteration`` or per ``epoch`` (the authors' code).
+    """
+
+    batch_size: int = 8
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    weight_decay: float = 1e-4
+    val_every: int = 50
+    ckpt_every: int = 50
+    amp: str = "auto"
+    lr_schedule: str = "iteration"
+
+    def __post_init__(self) -> None:
+        look_up_option(self.optimizer, ("sgd", "adamw"), "optimizer")
+        look_up_option(self.amp, ("auto", "bf16", "off"), "amp")
+        look_up_option(self.lr_schedule, ("iteration", "epoch"), "lr_schedule")
+
+    def train_settings(self) -> dict[str, Any]:
+        """The :class:`TrainSettings` fields of this object, by name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainSettings)}
+
+
 @dataclass(frozen=True)
-class Profile:
+class Profile(TrainSettings):
     """One name that sets the size of a run: data, sizes, training and the FGI option set.
 
     Attributes:
@@ -136,11 +175,8 @@ class Profile:
         teacher_widths: the teacher's six BasicUNet widths; the student has half of each.
         iterations_teacher: stage-1 teacher training (``teacher_mode="joint"`` from stage 1).
         iterations_distill: stage-2 distillation; every baseline gets this many too.
-        batch_size, optimizer, lr, lr_min, weight_decay: optimisation (half-cosine schedule).
-        val_every, ckpt_every: intervals in iterations.
-        amp: ``auto`` (bf16 on CUDA and on CPUs with native bf16, else fp32: :func:`resolve_amp`),
-            ``bf16`` or ``off``.
-        lr_schedule: the cosine advances per ``iteration`` or per ``epoch`` (the authors' code).
+        batch_size, optimizer, lr, lr_min, weight_decay, val_every, ckpt_every, amp,
+            lr_schedule: the optimisation settings, inherited from :class:`TrainSettings`.
         rampup_length: T of the consistency ramp-up w(t) (docs/method.md §4.7: 4000 of 15,000).
         fgi: FGI method options (docs/fidelity.md §2) for this profile.
     """
@@ -155,15 +191,6 @@ class Profile:
     teacher_widths: tuple[int, ...] = (32, 64, 128, 256, 512, 32)
     iterations_teacher: int = 100
     iterations_distill: int = 100
-    batch_size: int = 8
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    lr_min: float = 1e-5
-    weight_decay: float = 1e-4
-    val_every: int = 50
-    ckpt_every: int = 50
-    amp: str = "auto"
-    lr_schedule: str = "iteration"
     rampup_length: int = 4000
     fgi: Mapping[str, Any] = field(default_factory=dict)
 

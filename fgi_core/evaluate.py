@@ -1,12 +1,14 @@
-"""Segmentation metrics on boolean masks, per image and per method.
+"""Segmentation metrics on boolean masks, per image and per method (``fgi evaluate``).
 
-Overlap: Dice, IoU, precision, recall. Boundary distances: HD95 (the 95th percentile of the
-symmetric surface distance, as MONAI's ``compute_hausdorff_distance(percentile=95)``) and ASD
-(the mean symmetric surface distance, as MONAI's ``compute_average_surface_distance(symmetric=True)``),
-in pixels unless a ``spacing`` is given. Boundaries are the pixels a 4-connected erosion
-removes, as in MONAI; distances are Euclidean. The tests check agreement with MONAI.
+The scores are defined in :mod:`fgi_core.metrics` and re-exported here under the names they
+always had: overlap (Dice, IoU, precision, recall: :mod:`fgi_core.metrics.overlap`), boundary
+distances (HD95 and ASD as MONAI defines them, in pixels unless a ``spacing`` is given:
+:mod:`fgi_core.metrics.surface`), summaries and the paired bootstrap
+(:mod:`fgi_core.metrics.statistics`; ``paired_difference`` is
+:func:`~fgi_core.metrics.paired_bootstrap`). This module scores whole methods over a dataset:
+:func:`score_image`, :func:`evaluate_predictor`, :func:`evaluate_methods`, :func:`format_table`.
 
-Conventions for empty sets, stated once:
+Conventions for empty sets (:mod:`fgi_core.metrics.overlap`, :mod:`fgi_core.metrics.surface`):
 
 * overlap: when both prediction and ground truth are empty, Dice, IoU, precision and recall
   are 1 (nothing to find, nothing found); when only one is empty they are 0;
@@ -20,9 +22,16 @@ Predictions are scored at each image's original size (:func:`resize_probability`
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+
+from .metrics.overlap import as_masks, dice, iou, overlap_scores, precision, recall
+from .metrics.statistics import paired_bootstrap, summarise
+from .metrics.surface import asd, hd95, surface_distances
+
+#: The paired bootstrap under its old name here (``a - b``, keys ``mean``, ``low``, ``high``).
+paired_difference = paired_bootstrap
 
 __all__ = [
     "dice", "iou", "precision", "recall", "overlap_scores", "surface_distances", "hd95", "asd",
@@ -34,109 +43,9 @@ __all__ = [
 METRICS = ("dice", "iou", "hd95", "asd", "precision", "recall")
 
 
-def _pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    p, g = np.asarray(pred).astype(bool), np.asarray(gt).astype(bool)
-    if p.shape != g.shape:
-        raise ValueError(f"prediction shape {p.shape} does not match ground-truth shape {g.shape}")
-    return p, g
-
-
-def _ratio(num: int, den: int) -> float:
-    return 1.0 if den == 0 else num / den
-
-
-def dice(pred: np.ndarray, gt: np.ndarray) -> float:
-    """2|P n G| / (|P| + |G|) on boolean H x W masks; 1.0 when both are empty."""
-    p, g = _pair(pred, gt)
-    return _ratio(2 * int(np.count_nonzero(p & g)), int(np.count_nonzero(p)) + int(np.count_nonzero(g)))
-
-
-def iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    """|P n G| / |P u G|; 1.0 when both are empty."""
-    p, g = _pair(pred, gt)
-    return _ratio(int(np.count_nonzero(p & g)), int(np.count_nonzero(p | g)))
-
-
-def precision(pred: np.ndarray, gt: np.ndarray) -> float:
-    """|P n G| / |P|: how much of the prediction is lesion. 1.0 if both empty, 0.0 if only G is."""
-    p, g = _pair(pred, gt)
-    if not p.any():
-        return 1.0 if not g.any() else 0.0
-    return int(np.count_nonzero(p & g)) / int(np.count_nonzero(p))
-
-
-def recall(pred: np.ndarray, gt: np.ndarray) -> float:
-    """|P n G| / |G|: how much of the lesion is found. 1.0 if both empty, 0.0 if only P is."""
-    p, g = _pair(pred, gt)
-    if not g.any():
-        return 1.0 if not p.any() else 0.0
-    return int(np.count_nonzero(p & g)) / int(np.count_nonzero(g))
-
-
-def overlap_scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """``{"dice", "iou", "precision", "recall"}`` of one prediction."""
-    return {"dice": dice(pred, gt), "iou": iou(pred, gt), "precision": precision(pred, gt), "recall": recall(pred, gt)}
-
-
-# ----------------------------------------------------------------------------------------------
-# Boundary distances
-# ----------------------------------------------------------------------------------------------
-def _edges(mask: np.ndarray) -> np.ndarray:
-    """Boundary pixels: the mask minus its 4-connected erosion (outside the image counts as 0)."""
-    from scipy.ndimage import binary_erosion
-
-    return mask ^ binary_erosion(mask)
-
-
-def surface_distances(pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Distances from each boundary pixel of ``pred`` to the boundary of ``gt``, and back.
-
-    Args:
-        pred, gt: boolean H x W masks, both non-empty.
-        spacing: pixel size (row, column); None = 1 pixel.
-
-    Returns:
-        (d_pred_to_gt, d_gt_to_pred): float64 arrays, one value per boundary pixel.
-    """
-    from scipy.ndimage import distance_transform_edt
-
-    p, g = _pair(pred, gt)
-    if not p.any() or not g.any():
-        raise ValueError("surface distances need two non-empty masks (see the module's empty-set convention)")
-    ep, eg = _edges(p), _edges(g)
-    to_g = distance_transform_edt(~eg, sampling=spacing)
-    to_p = distance_transform_edt(~ep, sampling=spacing)
-    return to_g[ep], to_p[eg]
-
-
-def _distance(pred, gt, spacing, reduce) -> float:
-    p, g = _pair(pred, gt)
-    if not p.any() and not g.any():
-        return 0.0
-    if not p.any() or not g.any():
-        return math.nan
-    return float(reduce(*surface_distances(p, g, spacing)))
-
-
-def hd95(pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float] | None = None) -> float:
-    """95th-percentile symmetric Hausdorff distance: max of the two directed 95th percentiles.
-
-    0.0 when both masks are empty; NaN when only one is (undefined).
-    """
-    return _distance(pred, gt, spacing, lambda a, b: max(np.percentile(a, 95), np.percentile(b, 95)))
-
-
-def asd(pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float] | None = None) -> float:
-    """Average symmetric surface distance: the mean over both boundaries' distances.
-
-    0.0 when both masks are empty; NaN when only one is (undefined).
-    """
-    return _distance(pred, gt, spacing, lambda a, b: np.concatenate([a, b]).mean())
-
-
 def score_image(pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float] | None = None) -> dict[str, float]:
     """Every metric of :data:`METRICS` for one boolean H x W prediction against its mask."""
-    p, g = _pair(pred, gt)
+    p, g = as_masks(pred, gt)
     return {**overlap_scores(p, g), "hd95": hd95(p, g, spacing), "asd": asd(p, g, spacing)}
 
 
@@ -156,54 +65,6 @@ def resize_probability(probability: np.ndarray, size: tuple[int, int]) -> np.nda
 
 
 # ----------------------------------------------------------------------------------------------
-# Summaries
-# ----------------------------------------------------------------------------------------------
-def summarise(rows: Iterable[Mapping[str, float]], metrics: Sequence[str] = METRICS) -> dict[str, dict[str, float]]:
-    """Mean and (sample) std of each metric over images, NaNs left out and counted.
-
-    Returns:
-        ``{metric: {"mean", "std", "n", "undefined"}}``; ``undefined`` is the number of images
-        where the metric was NaN (HD95 / ASD with exactly one empty mask).
-    """
-    rows = list(rows)
-    out = {}
-    for m in metrics:
-        values = np.array([r[m] for r in rows], np.float64)
-        defined = values[np.isfinite(values)]
-        out[m] = {
-            "mean": float(defined.mean()) if defined.size else math.nan,
-            "std": float(defined.std(ddof=1)) if defined.size > 1 else 0.0,
-            "n": int(defined.size),
-            "undefined": int(values.size - defined.size),
-        }
-    return out
-
-
-def paired_difference(a: Sequence[float], b: Sequence[float], n_boot: int = 10_000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
-    """Mean of the per-image differences ``a - b`` with a percentile-bootstrap confidence interval.
-
-    Args:
-        a, b: the same images' scores under two methods (same order, same length).
-        n_boot: bootstrap resamples of the images; seed: their generator's seed.
-
-    Returns:
-        ``{"mean", "low", "high", "n", "wins"}``: mean difference, the interval's bounds, the
-        number of images, and the share of images where ``a > b``.
-    """
-    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"paired scores need two 1-D arrays of the same length, got {x.shape} and {y.shape}")
-    d = x - y
-    if d.size == 0:
-        raise ValueError("paired_difference of no images")
-    rng = np.random.default_rng(seed)
-    boots = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    return {"mean": float(d.mean()), "low": float(np.percentile(boots, tail)), "high": float(np.percentile(boots, 100 - tail)),
-            "n": int(d.size), "wins": float((d > 0).mean())}
-
-
-# ----------------------------------------------------------------------------------------------
 # Whole methods over a dataset: per-image scores, summary, table (``fgi evaluate``)
 # ----------------------------------------------------------------------------------------------
 def evaluate_predictor(predictor, dataset, ids: Sequence[str], threshold: float = 0.5, batch_size: int = 8,
@@ -216,7 +77,7 @@ def evaluate_predictor(predictor, dataset, ids: Sequence[str], threshold: float 
     Raises:
         ValueError: an image has no ground-truth mask.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     rows = []
     bar = tqdm(total=len(ids), desc=desc or predictor.kind, disable=not progress, leave=False)
@@ -276,7 +137,7 @@ def evaluate_methods(predictors: Mapping[str, object], dataset, ids: Sequence[st
     for name, predictor in predictors.items():
         rows = evaluate_predictor(predictor, dataset, ids, threshold, progress=progress, desc=name)
         frames.append(pd.DataFrame(rows).assign(method=name))
-        summary[name] = summarise(rows)
+        summary[name] = summarise(rows, METRICS)
     table = pd.concat(frames, ignore_index=True)[["method", "id", "height", "width", *METRICS]]
     with atomic_path(out_dir / "per_image.csv") as tmp:
         table.to_csv(tmp, index=False)

@@ -6,7 +6,7 @@ description of the lesion correlated, which is what keeps it interpretable. This
 puts both to work on a run folder.
 
 Three groups of measurements, each per image, then summarised over a dataset with bootstrap
-confidence intervals (:func:`summarise`, :func:`compare_sources`):
+confidence intervals (:func:`summary_table`, :func:`compare_sources`):
 
 1. **Gaze vs prediction** (:func:`gaze_agreement`), for a predicted probability map p:
 
@@ -24,7 +24,7 @@ confidence intervals (:func:`summarise`, :func:`compare_sources`):
    distance); the described Boundary against a *measured* boundary class of the predicted region
    (:func:`boundary_measures`, :func:`boundary_class`: the image's edge strength and width along
    the predicted contour and the region's solidity, with the describer's rules and cut-offs,
-   ``fgi_core.explain.backends.DESCRIBER_THRESHOLDS``). Chance-corrected agreement over a dataset:
+   :mod:`fgi_core.explain.measures`). Chance-corrected agreement over a dataset:
    :func:`cohen_kappa`.
 
 3. **The teacher's cross-attention** (:func:`teacher_attention`, :func:`token_map`,
@@ -41,6 +41,13 @@ coordinates, so they map to any size.
 
 Ground truth is read here only to *score* (``auc_gt``, Dice), after training; nothing here feeds
 a loss or an explainer.
+
+The scores and statistics themselves live in :mod:`fgi_core.metrics` (CC, NSS, AUC, Dice,
+bootstrap intervals, the paired bootstrap, kappa) and the Boundary rule in
+:mod:`fgi_core.explain.measures`; this module re-exports them under the names it always had.
+The tables and dicts made here keep their ``ci_low`` / ``ci_high`` keys (notebook 06 and
+:mod:`fgi_core.widgets` read them): they are :mod:`fgi_core.metrics`' ``low`` / ``high``
+(:func:`_legacy_keys`).
 """
 from __future__ import annotations
 
@@ -52,6 +59,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .explain.measures import boundary_class, boundary_measures
+from .metrics.overlap import dice
+from .metrics.saliency import auc, cc, fixation_map, nss, separation_auc
+from .metrics.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, bootstrap_interval, cohen_kappa, paired_bootstrap
+from .metrics.statistics import summarise  # noqa: F401 - the one summarise, under its old name here too
 
 __all__ = [
     "cc",
@@ -72,6 +85,7 @@ __all__ = [
     "attention_rows",
     "bootstrap_ci",
     "summarise",
+    "summary_table",
     "compare_sources",
     "summary_by_source",
     "ci_strings",
@@ -101,129 +115,7 @@ DESCRIPTION_METRICS = ("location_match", "location_distance", "area_match", "are
 # ==============================================================================================
 # Map agreement: CC, NSS, AUC
 # ==============================================================================================
-def _pair(a: Any, b: Any, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same shape; got {a.shape} and {b.shape}")
-    if a.size == 0:
-        raise ValueError(f"{names[0]} and {names[1]} are empty (shape {a.shape})")
-    for x, n in ((a, names[0]), (b, names[1])):
-        if not np.isfinite(x).all():
-            raise ValueError(f"{n} has {int((~np.isfinite(x)).sum())} NaN or infinite value(s)")
-    return a.ravel(), b.ravel()
-
-
-def cc(a: Any, b: Any) -> float:
-    """Pearson correlation coefficient of two maps (any equal shapes, e.g. H x W).
-
-    Returns:
-        a float in [-1, 1]; NaN when either map is constant (its correlation is undefined).
-
-    Raises:
-        ValueError: different shapes (both named), empty maps, NaN or infinite values.
-
-    Example:
-        >>> cc([0, 1, 2, 3], [0, 2, 4, 6]), cc([0, 1, 2, 3], [3, 2, 1, 0])
-        (1.0, -1.0)
-    """
-    x, y = _pair(a, b, ("a", "b"))
-    x, y = x - x.mean(), y - y.mean()
-    den = math.sqrt(float(x @ x) * float(y @ y))
-    if den == 0.0:
-        return float("nan")
-    return float(np.clip(float(x @ y) / den, -1.0, 1.0))
-
-
-def nss(saliency: Any, fixation_map: Any) -> float:
-    """Normalised scanpath saliency: the z-scored ``saliency`` averaged over the fixations.
-
-    ``z = (s - mean(s)) / std(s)`` over all pixels (population std); NSS = ``sum(w * z) / sum(w)``
-    with ``w = fixation_map`` (non-negative). A binary fixation map gives the classic NSS (mean of
-    z at the fixated pixels); a count map (:func:`fixation_map`) weighs a pixel fixated twice
-    twice. 0 = chance level; positive = the saliency is higher where people looked.
-
-    Args:
-        saliency: H x W map (e.g. a predicted probability map).
-        fixation_map: H x W non-negative weights (e.g. :func:`fixation_map` of the fixations).
-
-    Returns:
-        a float; NaN when the saliency is constant.
-
-    Raises:
-        ValueError: shapes differ, a negative weight, no fixation (all weights 0), NaN values.
-
-    Example:
-        >>> round(nss([0.0, 0.0, 0.0, 1.0], [0, 0, 0, 1]), 6)  # z = (-1/sqrt(3), ..., sqrt(3))
-        1.732051
-    """
-    s, w = _pair(saliency, fixation_map, ("saliency", "fixation_map"))
-    if (w < 0).any():
-        raise ValueError("fixation_map must be non-negative (weights per pixel)")
-    total = float(w.sum())
-    if total <= 0:
-        raise ValueError("fixation_map has no fixation (all weights are 0)")
-    sd = float(s.std())
-    if sd == 0.0:
-        return float("nan")
-    return float((w @ ((s - s.mean()) / sd)) / total)
-
-
-def auc(saliency: Any, target: Any) -> float:
-    """ROC AUC of ``saliency`` as a score for the binary ``target`` (any equal shapes).
-
-    The probability that a random target pixel scores higher than a random non-target pixel,
-    ties counted half (Mann-Whitney U / (n_pos n_neg), from average ranks).
-
-    Returns:
-        a float in [0, 1]; 0.5 = chance; NaN when ``target`` is all True or all False.
-
-    Raises:
-        ValueError: shapes differ, NaN values.
-
-    Example:
-        >>> auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
-        0.75
-    """
-    from scipy.stats import rankdata
-
-    s, t = _pair(saliency, target, ("saliency", "target"))
-    pos = t > 0.5
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(s)  # average ranks for ties
-    u = float(ranks[pos].sum()) - n_pos * (n_pos + 1) / 2.0
-    return u / (n_pos * n_neg)
-
-
-def fixation_map(points: Any, height: int, width: int, weight: str = "count") -> np.ndarray:
-    """Fixations as a pixel map: float32 ``height x width``.
-
-    Each fixation adds to pixel ``(min(floor(y*H), H-1), min(floor(x*W), W-1))`` (the heatmap's
-    convention): 1 with ``weight="count"``, its duration in ms with ``weight="duration"``.
-
-    Args:
-        points: N x 3 fixations (x, y normalised to [0, 1] from the top-left; duration ms).
-
-    Raises:
-        ValueError: points not N x 3, a coordinate outside [0, 1], an unknown ``weight``.
-    """
-    from .config import look_up_option
-
-    weight = look_up_option(weight, ("count", "duration"), "weight")
-    p = np.asarray(points, dtype=np.float64)
-    if p.size == 0:
-        p = np.zeros((0, 3))
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"points must be N x 3 (x, y, duration); got shape {p.shape}")
-    if len(p) and (not np.isfinite(p).all() or p[:, :2].min() < 0 or p[:, :2].max() > 1):
-        raise ValueError("fixation coordinates must be finite and normalised to [0, 1]")
-    out = np.zeros((int(height), int(width)), np.float32)
-    if len(p):
-        rows = np.minimum(np.floor(p[:, 1] * height).astype(int), height - 1)
-        cols = np.minimum(np.floor(p[:, 0] * width).astype(int), width - 1)
-        np.add.at(out, (rows, cols), 1.0 if weight == "count" else p[:, 2])
-    return out
+# cc, nss, auc, fixation_map: fgi_core.metrics.saliency (imported above).
 
 
 def gaze_agreement(
@@ -316,68 +208,7 @@ def area_bin_distance(a: str | None, b: str | None) -> float:
     return float(abs(AREA_BINS.index(a) - AREA_BINS.index(b)))
 
 
-def boundary_measures(region: np.ndarray, image: np.ndarray) -> dict[str, float]:
-    """How sharply the image delimits ``region`` along its contour (the describer's measurements).
-
-    The same definitions as the describer's Boundary field (``DescriberExplainer``): on the grey
-    image, lightly smoothed (Gaussian sigma 1 px), the Sobel gradient magnitude (grey levels per
-    pixel) is taken at the region's contour pixels, each as the largest value within
-    ``r = max(1, round(1.5 % of the short side))`` px; ``g_edge`` is their median.
-
-    * ``edge_strength`` = g_edge / max(median gradient of the image, 0.5): the **boundary
-      sharpness** used by the notebook (how much stronger the image edge is along the contour
-      than elsewhere);
-    * ``edge_width`` = (step / g_edge) / short side, the ramp width relative to the image, where
-      step is the difference of the median grey levels in the rings k..2k px inside and outside
-      the contour, ``k = max(2, round(4 % of the short side))``;
-    * ``solidity`` = area / area of the convex hull (of the pixel squares).
-
-    Args:
-        region: bool H x W (e.g. the predicted region).
-        image: uint8 H x W x 3 RGB (or H x W grey) of the same size.
-
-    Returns:
-        the three numbers; all NaN for an empty region.
-
-    Raises:
-        ValueError: the shapes differ.
-    """
-    import cv2
-
-    region = np.asarray(region, bool)
-    image = np.asarray(image)
-    if image.shape[:2] != region.shape:
-        raise ValueError(f"region {region.shape} and image {image.shape} must have the same height and width")
-    nan = {"edge_strength": float("nan"), "edge_width": float("nan"), "solidity": float("nan")}
-    if not region.any():
-        return nan
-    image = image.astype(np.uint8, copy=False)
-    grey = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image).astype(np.float32)
-    from .explain.backends import DESCRIBER_THRESHOLDS, edge_measures  # the describer's own measurement
-
-    e = edge_measures(grey, region, DESCRIBER_THRESHOLDS["gradient_floor"])
-    return {"edge_strength": e["edge_strength"], "edge_width": e["edge_width"], "solidity": e["solidity"]}
-
-
-def boundary_class(measures: Mapping[str, float], thresholds: Mapping[str, float] | None = None) -> str | None:
-    """The Boundary word for :func:`boundary_measures`, by the describer's rules.
-
-    ``irregular`` when solidity < 0.80; else ``well-defined`` when edge_strength >= 3 and
-    edge_width <= 0.05; else ``ill-defined``. None when the measures are NaN (empty region).
-    Cut-offs: ``thresholds`` (default ``DESCRIBER_THRESHOLDS``: ``irregular_solidity``,
-    ``edge_strength_min``, ``edge_width_max``).
-    """
-    from .explain.backends import DESCRIBER_THRESHOLDS
-
-    t = {**DESCRIBER_THRESHOLDS, **(thresholds or {})}
-    solidity = measures.get("solidity", float("nan"))
-    if solidity is None or not np.isfinite(solidity):
-        return None
-    if solidity < t["irregular_solidity"]:
-        return "irregular"
-    if measures["edge_strength"] >= t["edge_strength_min"] and measures["edge_width"] <= t["edge_width_max"]:
-        return "well-defined"
-    return "ill-defined"
+# boundary_measures, boundary_class: fgi_core.explain.measures (imported above), the rule the describer uses.
 
 
 def description_consistency(
@@ -427,31 +258,7 @@ def description_consistency(
     return out
 
 
-def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
-    """Cohen's kappa of two label sequences (pairs where either is None or NaN are left out).
-
-    kappa = (p_o - p_e) / (1 - p_e), p_o the observed agreement, p_e the agreement expected from
-    the two marginal distributions. NaN when no pair is left or when p_e = 1 (one label only).
-
-    Example:
-        >>> cohen_kappa(["x", "x", "y", "y"], ["x", "y", "y", "y"])
-        0.5
-    """
-    def ok(v):
-        return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-    pairs = [(x, y) for x, y in zip(a, b) if ok(x) and ok(y)]
-    if len(a) != len(b):
-        raise ValueError(f"a and b must have the same length; got {len(a)} and {len(b)}")
-    if not pairs:
-        return float("nan")
-    n = len(pairs)
-    labels = sorted({p for pair in pairs for p in pair}, key=str)
-    p_o = sum(x == y for x, y in pairs) / n
-    p_e = sum((sum(x == l for x, _ in pairs) / n) * (sum(y == l for _, y in pairs) / n) for l in labels)
-    if p_e >= 1.0:
-        return float("nan")
-    return float((p_o - p_e) / (1.0 - p_e))
+# cohen_kappa: fgi_core.metrics.statistics (imported above).
 
 
 # ==============================================================================================
@@ -571,36 +378,36 @@ def attention_rows(
 # ==============================================================================================
 # Dataset-level summaries
 # ==============================================================================================
-def bootstrap_ci(values: Iterable[Any], n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
-    """The mean of ``values`` with a percentile bootstrap confidence interval.
+def _legacy_keys(interval: Mapping[str, Any]) -> dict[str, Any]:
+    """``low`` / ``high`` of :mod:`fgi_core.metrics` as the ``ci_low`` / ``ci_high`` of this
+    module's tables and dicts (what notebook 06 and :mod:`fgi_core.widgets` read)."""
+    names = {"low": "ci_low", "high": "ci_high"}
+    return {names.get(k, k): v for k, v in interval.items()}
+
+
+def bootstrap_ci(values: Iterable[Any], n_boot: int = DEFAULT_N_BOOT, level: float = DEFAULT_LEVEL, seed: int = 0) -> dict[str, float]:
+    """:func:`fgi_core.metrics.bootstrap_interval` with this module's key names.
 
     NaN and None are left out (``n`` counts what is left); booleans count as 0 / 1 (so the mean
-    is a rate). Resamples are drawn with ``numpy.random.default_rng(seed)``: the same call gives
-    the same interval.
+    is a rate); the same call gives the same interval.
 
     Returns:
-        ``n``, ``mean``, ``ci_low``, ``ci_high``, ``std`` (population); all NaN but n when n = 0.
+        ``n``, ``mean``, ``ci_low``, ``ci_high``, ``std`` (sample std); all NaN but n when n = 0.
         With n = 1 the interval is the single value.
 
     Raises:
         ValueError: ``level`` not in (0, 1) or ``n_boot`` < 1.
     """
-    if not 0.0 < level < 1.0 or int(n_boot) < 1:
-        raise ValueError(f"level must be in (0, 1) and n_boot >= 1; got level={level}, n_boot={n_boot}")
-    x = np.array([float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], np.float64)
-    x = x[np.isfinite(x)]
-    n = int(x.size)
-    if n == 0:
-        return {"n": 0, "mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "std": float("nan")}
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, n, size=(int(n_boot), n))].mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return {"n": n, "mean": float(x.mean()), "ci_low": float(low), "ci_high": float(high), "std": float(x.std())}
+    return _legacy_keys(bootstrap_interval(values, n_boot, level=level, seed=seed))
 
 
-def summarise(frame: pd.DataFrame, columns: Sequence[str] | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Mean and bootstrap CI (:func:`bootstrap_ci`) of each numeric or boolean column.
+def summary_table(frame: pd.DataFrame, columns: Sequence[str] | None = None, n_boot: int = DEFAULT_N_BOOT,
+                  level: float = DEFAULT_LEVEL, seed: int = 0) -> pd.DataFrame:
+    """:func:`fgi_core.metrics.summarise` with a bootstrap interval, as a table.
+
+    Args:
+        frame: per-image values (e.g. :func:`measure`).
+        columns: default: every numeric or boolean column.
 
     Returns:
         DataFrame indexed by column name with ``n``, ``mean``, ``ci_low``, ``ci_high``, ``std``.
@@ -608,35 +415,34 @@ def summarise(frame: pd.DataFrame, columns: Sequence[str] | None = None, n_boot:
     Raises:
         KeyError: a column that ``frame`` lacks (named).
     """
-    if columns is None:
-        columns = [c for c in frame.columns if _numeric(frame[c])]
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise KeyError(f"columns {missing} are not in the table (it has {list(frame.columns)})")
-    rows = {c: bootstrap_ci(frame[c].tolist(), n_boot, level, seed) for c in columns}
-    return pd.DataFrame.from_dict(rows, orient="index")[["n", "mean", "ci_low", "ci_high", "std"]]
+    rows = summarise(frame, columns, n_boot, level=level, seed=seed)
+    table = pd.DataFrame.from_dict({c: _legacy_keys(r) for c, r in rows.items()}, orient="index")
+    return table.reindex(columns=["n", "mean", "ci_low", "ci_high", "std"])
 
 
-def _numeric(series: pd.Series) -> bool:
-    values = [v for v in series.tolist() if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return bool(values) and all(isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)) for v in values)
+def _numbers(series: pd.Series) -> np.ndarray:
+    """A column as float64, None and non-numbers as NaN (booleans as 0 / 1)."""
+    return pd.to_numeric(series.astype(object).where(series.notna()), errors="coerce").astype(float).to_numpy()
 
 
 def compare_sources(
     frame: pd.DataFrame,
     metrics: Sequence[str],
-    a: str = "teacher",
-    b: str = "student",
-    n_boot: int = 2000,
-    level: float = 0.95,
+    a: str = "student",
+    b: str = "teacher",
+    n_boot: int = DEFAULT_N_BOOT,
+    level: float = DEFAULT_LEVEL,
     seed: int = 0,
     tolerance: float = 1e-9,
 ) -> pd.DataFrame:
     """Paired comparison of two sources' per-image metrics (columns ``<a>_<m>`` and ``<b>_<m>``).
 
+    The difference is ``a - b`` (:func:`fgi_core.metrics.paired_bootstrap`): with the defaults,
+    student minus teacher.
+
     Returns:
         DataFrame indexed by metric: ``n`` (images with both values), ``<a>``, ``<b>`` (means),
-        ``diff`` (mean of b - a), ``ci_low``, ``ci_high`` (paired bootstrap CI of the difference),
+        ``diff`` (mean of a - b), ``ci_low``, ``ci_high`` (paired bootstrap CI of the difference),
         ``differs`` (fraction of images where the two values differ by more than ``tolerance``).
 
     Raises:
@@ -645,25 +451,24 @@ def compare_sources(
     rows = {}
     for m in metrics:
         ca, cb = f"{a}_{m}", f"{b}_{m}"
-        for c in (ca, cb):
-            if c not in frame.columns:
-                raise KeyError(f"column {c!r} is not in the table")
-        x = pd.to_numeric(frame[ca].astype(object).where(frame[ca].notna()), errors="coerce").astype(float).to_numpy()
-        y = pd.to_numeric(frame[cb].astype(object).where(frame[cb].notna()), errors="coerce").astype(float).to_numpy()
+        missing = [c for c in (ca, cb) if c not in frame.columns]
+        if missing:
+            raise KeyError(f"column(s) {missing} are not in the table")
+        x, y = _numbers(frame[ca]), _numbers(frame[cb])
         ok = np.isfinite(x) & np.isfinite(y)
-        d = bootstrap_ci((y[ok] - x[ok]).tolist(), n_boot, level, seed)
-        rows[m] = {"n": int(ok.sum()), a: float(x[ok].mean()) if ok.any() else float("nan"),
-                   b: float(y[ok].mean()) if ok.any() else float("nan"), "diff": d["mean"], "ci_low": d["ci_low"],
-                   "ci_high": d["ci_high"], "differs": float((np.abs(y[ok] - x[ok]) > tolerance).mean()) if ok.any() else float("nan")}
+        d = paired_bootstrap(x, y, n_boot, level=level, seed=seed)
+        rows[m] = {"n": d["n"], a: float(x[ok].mean()) if ok.any() else float("nan"),
+                   b: float(y[ok].mean()) if ok.any() else float("nan"), "diff": d["mean"], "ci_low": d["low"],
+                   "ci_high": d["high"], "differs": float((np.abs(x[ok] - y[ok]) > tolerance).mean()) if ok.any() else float("nan")}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def summary_by_source(frame: pd.DataFrame, metrics: Sequence[str], sources: Sequence[str] = SOURCES, n_boot: int = 2000,
-                      level: float = 0.95, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """:func:`summarise` of the columns ``<source>_<metric>``, per source, indexed by metric."""
+def summary_by_source(frame: pd.DataFrame, metrics: Sequence[str], sources: Sequence[str] = SOURCES, n_boot: int = DEFAULT_N_BOOT,
+                      level: float = DEFAULT_LEVEL, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """:func:`summary_table` of the columns ``<source>_<metric>``, per source, indexed by metric."""
     out = {}
     for src in sources:
-        table = summarise(frame, [f"{src}_{m}" for m in metrics], n_boot, level, seed)
+        table = summary_table(frame, [f"{src}_{m}" for m in metrics], n_boot, level, seed)
         table.index = list(metrics)
         out[src] = table
     return out
@@ -678,31 +483,15 @@ def ci_strings(tables: Mapping[str, pd.DataFrame], digits: int = 2) -> pd.DataFr
     return pd.DataFrame(cols)
 
 
-def separation_auc(scores: Sequence[Any], positive: Sequence[Any]) -> float:
-    """AUC of ``scores`` for telling ``positive`` items (True) from the others, across items.
-
-    Items whose score is NaN / None, or whose label is None / NaN, are left out; NaN when either
-    group is then empty. Used over images: does the measured boundary sharpness rank the images
-    described ``well-defined`` above the others?
-
-    Example:
-        >>> separation_auc([3.0, 1.0, None, 2.0], [True, False, True, False])
-        1.0
-    """
-    pairs = [(float(s), bool(p)) for s, p in zip(scores, positive)
-             if s is not None and p is not None and np.isfinite(float(s)) and not (isinstance(p, float) and math.isnan(p))]
-    if not pairs:
-        return float("nan")
-    s, p = zip(*pairs)
-    return auc(np.array(s), np.array(p))
+# separation_auc: fgi_core.metrics.saliency (imported above).
 
 
 def dataset_summary(
     per_image: pd.DataFrame,
     attention: pd.DataFrame | None = None,
     sources: Sequence[str] = SOURCES,
-    n_boot: int = 2000,
-    level: float = 0.95,
+    n_boot: int = DEFAULT_N_BOOT,
+    level: float = DEFAULT_LEVEL,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Every dataset-level figure of a run, as a JSON-ready dict (the notebook's ``summary.json``).
@@ -719,7 +508,8 @@ def dataset_summary(
         predicted Location, Area Percentage and Boundary; ``boundary_auc``: per source,
         :func:`separation_auc` of the boundary sharpness for images described ``well-defined``;
         ``dice_gt`` (per source, when there is ground truth); ``teacher_vs_student``
-        (:func:`compare_sources` of all of those, as records) and ``dice_teacher_student``;
+        (:func:`compare_sources` of all of those, student minus teacher, as records) and
+        ``dice_teacher_student``;
         ``attention``: per stage and field, the mean share and CCs with their CIs.
     """
     def ci(values):
@@ -739,7 +529,7 @@ def dataset_summary(
     out["dice_gt"] = {s: ci(per_image[f"{s}_dice_gt"].tolist()) for s in with_gt}
     if "teacher" in sources and "student" in sources:
         metrics = list(GAZE_METRICS) + list(DESCRIPTION_METRICS) + (["dice_gt"] if len(with_gt) == 2 else [])
-        cmp = compare_sources(per_image, metrics, "teacher", "student", n_boot, level, seed)
+        cmp = compare_sources(per_image, metrics, "student", "teacher", n_boot, level, seed)
         out["teacher_vs_student"] = {m: {k: (float(v) if k != "n" else int(v)) for k, v in row.items()} for m, row in cmp.iterrows()}
         out["dice_teacher_student"] = ci(per_image["dice_teacher_student"].tolist())
     has_attention = attention is not None and len(attention)
@@ -931,14 +721,7 @@ def load_inspection(
         FileNotFoundError: a stage's outputs are missing (names the notebook that makes them).
         KeyError: an id without gaze maps or text (named).
     """
-    import cv2
-    import torch
-
-    from .explain import load_explanations
-    from .explain.pipeline import text_for
-    from .gaze import load_gaze_maps, points_for, read_fixations
-    from .io import read_json
-    from .train import build_student, build_teacher, load_networks, load_training_data
+    from .train import load_training_data
 
     run_dir = Path(run_dir)
     ids = list(ids)
@@ -953,6 +736,22 @@ def load_inspection(
         data = load_training_data(dataset, run_dir, ids, size, pseudo_masks=True, text=True, ground_truth=True)
     except ValueError:  # no ground truth for some image: measure without it
         data = load_training_data(dataset, run_dir, ids, size, pseudo_masks=True, text=True, ground_truth=False)
+    teacher, student, activations, teacher_from = _networks(run_dir, profile, data, which, device)
+    probs = _probabilities(teacher, student, activations, data, device, batch_size)
+    records, inputs, params = _image_records(dataset, run_dir, ids, data, probs, size)
+    info = {"run_dir": str(run_dir), "teacher": teacher_from, "student": f"student/checkpoints/{which}.pt",
+            "image_size": size, "images": len(ids), "ground_truth": data.gt is not None,
+            "fusion": bool(getattr(teacher, "use_fusion", False)), "gaze_source": params.get("gaze_source")}
+    return Inspection(records, teacher=teacher, inputs=inputs, info=info)
+
+
+def _networks(run_dir: Path, profile, data, which: str, device: str):
+    """The run's teacher (after distillation, else stage 1's) and student in ``eval()`` on ``device``,
+    how each output is read, and where the teacher came from."""
+    from .io import read_json
+    from .models.readout import stored_activation
+    from .train import build_student, build_teacher, load_networks
+
     summary_path = run_dir / "student" / "summary.json"
     config = read_json(summary_path).get("config", {}) if summary_path.is_file() else {}
     in_channels = int(data.images.shape[1])
@@ -965,21 +764,42 @@ def load_inspection(
         teacher_from = f"teacher/checkpoints/{which}.pt (stage 1)"
     teacher.to(device).eval()
     student.to(device).eval()
-    from .models.readout import foreground_probability, stored_activation
+    activations = {
+        "student": stored_activation(state, "student", run_dir / "student"),
+        "teacher": (stored_activation(state, "teacher", run_dir / "student") if "teacher" in state["networks"]
+                    else stored_activation(load_networks(run_dir / "teacher", {}, which), "teacher", run_dir / "teacher")),
+    }
+    return teacher, student, activations, teacher_from
 
-    student_act = stored_activation(state, "student", run_dir / "student")
-    teacher_act = (stored_activation(state, "teacher", run_dir / "student") if "teacher" in state["networks"]
-                   else stored_activation(load_networks(run_dir / "teacher", {}, which), "teacher", run_dir / "teacher"))
+
+def _probabilities(teacher, student, activations: Mapping[str, str], data, device: str, batch_size: int) -> dict[str, np.ndarray]:
+    """Both networks' foreground probabilities of every image of ``data``: N x S x S each."""
+    import torch
+
+    from .models.readout import foreground_probability
+
     probs = {"teacher": [], "student": []}
+    n = len(data)
     with torch.no_grad():
-        for start in range(0, len(ids), batch_size):
-            index = torch.arange(start, min(start + batch_size, len(ids)))
+        for start in range(0, n, batch_size):
+            index = torch.arange(start, min(start + batch_size, n))
             b = data.batch(index, device)
             t = teacher(b["image"], b["text"], b["text_mask"])["logits"].float()
             s = student(b["image"])["logits"].float()
-            probs["teacher"].append(foreground_probability(t, teacher_act).cpu().numpy())
-            probs["student"].append(foreground_probability(s, student_act).cpu().numpy())
-    probs = {k: np.concatenate(v) for k, v in probs.items()}
+            probs["teacher"].append(foreground_probability(t, activations["teacher"]).cpu().numpy())
+            probs["student"].append(foreground_probability(s, activations["student"]).cpu().numpy())
+    return {k: np.concatenate(v) for k, v in probs.items()}
+
+
+def _image_records(dataset, run_dir: Path, ids: list[str], data, probs: Mapping[str, np.ndarray], size: int):
+    """An :class:`ImageRecord` per id (maps resized to ``size``), the teacher's inputs per id, and
+    the gaze stage's parameters."""
+    import cv2
+
+    from .explain import load_explanations
+    from .explain.pipeline import text_for
+    from .gaze import load_gaze_maps, points_for, read_fixations
+    from .io import read_json
 
     params = read_json(run_dir / "gaze" / "params.json")
     frame, _ = read_fixations(params["gaze_csv"], image_ids=ids)
@@ -1012,21 +832,12 @@ def load_inspection(
             fields=e.fields, status=e.status, token_spans=spans, tokens=tokens,
         ))
         inputs[i] = (data.images[k], data.text[k], data.text_mask[k])
-    info = {"run_dir": str(run_dir), "teacher": teacher_from, "student": f"student/checkpoints/{which}.pt",
-            "image_size": size, "images": len(ids), "ground_truth": data.gt is not None,
-            "fusion": bool(getattr(teacher, "use_fusion", False)), "gaze_source": params.get("gaze_source")}
-    return Inspection(records, teacher=teacher, inputs=inputs, info=info)
+    return records, inputs, params
 
 
 # ==============================================================================================
 # Whole-run tables
 # ==============================================================================================
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    total = int(a.sum() + b.sum())
-    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
-
-
 def measure(inspection: Inspection, threshold: float = 0.5, sources: Sequence[str] | None = None) -> pd.DataFrame:
     """Every per-image measurement, one row per image (the notebook's ``per_image.csv``).
 
@@ -1050,11 +861,11 @@ def measure(inspection: Inspection, threshold: float = 0.5, sources: Sequence[st
             g = gaze_agreement(r.heatmap, p, r.points, None, threshold)
             row.update({f"{s}_cc": g["cc"], f"{s}_nss": g["nss"], f"{s}_auc_pred": g["auc_pred"]})
             if r.gt is not None:
-                row[f"{s}_dice_gt"] = _dice(p >= threshold, r.gt)
+                row[f"{s}_dice_gt"] = dice(p >= threshold, r.gt)
             for k, v in description_consistency(r.fields, p, r.image, threshold).items():
                 row[f"{s}_{k}"] = v
         if "teacher" in sources and "student" in sources:
-            row["dice_teacher_student"] = _dice(r.prob["teacher"] >= threshold, r.prob["student"] >= threshold)
+            row["dice_teacher_student"] = dice(r.prob["teacher"] >= threshold, r.prob["student"] >= threshold)
         rows[r.id] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "id"
@@ -1075,7 +886,7 @@ def attention_table(inspection: Inspection, source: str = "teacher") -> pd.DataF
     return pd.DataFrame(rows, columns=["id", "stage", "field", "tokens", "share", "cc_prob", "cc_heatmap"])
 
 
-def attention_summary(table: pd.DataFrame, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+def attention_summary(table: pd.DataFrame, n_boot: int = DEFAULT_N_BOOT, level: float = DEFAULT_LEVEL, seed: int = 0) -> pd.DataFrame:
     """Mean and bootstrap CI of ``share``, ``cc_prob`` and ``cc_heatmap`` per (stage, field).
 
     Returns:
@@ -1086,8 +897,8 @@ def attention_summary(table: pd.DataFrame, n_boot: int = 2000, level: float = 0.
     for (stage, name), g in table.groupby(["stage", "field"], sort=False):
         row: dict[str, float] = {"n": int(g["id"].nunique()) if "id" in g else len(g)}
         for m in ("share", "cc_prob", "cc_heatmap"):
-            ci = bootstrap_ci(g[m].tolist(), n_boot, level, seed)
-            row.update({m: ci["mean"], f"{m}_low": ci["ci_low"], f"{m}_high": ci["ci_high"]})
+            ci = bootstrap_interval(g[m].tolist(), n_boot, level=level, seed=seed)
+            row.update({m: ci["mean"], f"{m}_low": ci["low"], f"{m}_high": ci["high"]})
         out[(stage, name)] = row
     frame = pd.DataFrame.from_dict(out, orient="index")
     if len(frame):

@@ -1,4 +1,4 @@
-"""benchmarks/kvasir_cpu.py's bookkeeping: training time over resumes, the issue's targets, the
+"""benchmarks/kvasir_cpu.py's bookkeeping: training time over resumes, the benchmark's targets, the
 validation-curves figure (no training, no real data)."""
 from __future__ import annotations
 

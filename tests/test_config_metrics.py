@@ -21,7 +21,7 @@ def test_look_up_option_suggests_the_closest_name():
 
 def test_profiles_and_overrides():
     assert {get_profile(n).name for n in ("quick", "cpu", "paper")} == {"quick", "cpu", "paper"}
-    assert get_profile("paper").image_size == 224  # METHOD.md section 5
+    assert get_profile("paper").image_size == 224  # docs/method.md §7.1
     assert get_profile("quick", n_images=5).n_images == 5
     with pytest.raises(ValueError, match="Unknown profile field 'n_image'"):
         get_profile("quick", n_image=5)

@@ -287,12 +287,13 @@ def test_summarise_and_compare_sources():
     frame = pd.DataFrame({"teacher_cc": [0.1, 0.2, 0.3], "student_cc": [0.2, 0.2, 0.5],
                           "teacher_match": [True, False, np.nan], "student_match": [True, True, False],
                           "label": ["a", "b", "c"]}, index=["i1", "i2", "i3"])
-    s = I.summarise(frame)
+    s = I.summary_table(frame)  # the table of fgi_core.metrics.summarise (I.summarise, a dict per column)
     assert "label" not in s.index
     assert s.loc["teacher_cc", "mean"] == pytest.approx(0.2) and s.loc["teacher_cc", "n"] == 3
     assert s.loc["teacher_match", "mean"] == pytest.approx(0.5) and s.loc["teacher_match", "n"] == 2
+    assert I.summarise(frame)["teacher_match"] == {"mean": 0.5, "std": pytest.approx(0.5 ** 0.5), "n": 2, "undefined": 1}
     with pytest.raises(KeyError, match="nope"):
-        I.summarise(frame, ["nope"])
+        I.summary_table(frame, ["nope"])
     c = I.compare_sources(frame, ["cc", "match"])
     assert c.loc["cc", "diff"] == pytest.approx(0.1) and c.loc["cc", "differs"] == pytest.approx(2 / 3)
     assert c.loc["cc", "teacher"] == pytest.approx(0.2) and c.loc["cc", "student"] == pytest.approx(0.3)

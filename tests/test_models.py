@@ -1,4 +1,4 @@
-"""The networks (METHOD.md sections 3 and 4c), on CPU with tiny widths and small inputs."""
+"""The networks (docs/method.md §3 and §6), on CPU with tiny widths and small inputs."""
 from __future__ import annotations
 
 import math

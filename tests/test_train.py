@@ -129,4 +129,4 @@ def test_option_checks():
         fgi_options(get_profile("quick"), use_afcc=False)
     paper = fgi_options(get_profile("paper"))
     assert (paper.teacher_loss, paper.student_loss, paper.darm_source, paper.darm_target, paper.teacher_init) == (
-        "bce", "bce", "labels", "background", "scratch")  # METHOD.md table 4b, authors' code
+        "bce", "bce", "labels", "background", "scratch")  # docs/fidelity.md §2, authors' code

@@ -1,7 +1,7 @@
 """Stage 2: a vision-language model explains *why* the looked-at region matters; a frozen text
 encoder turns the explanation into the token sequence the teacher attends to.
 
-Public API (DESIGN.md): :func:`parse` (free model text -> six fields, status, reason),
+Public API (docs/design.md §8): :func:`parse` (free model text -> six fields, status, reason),
 :func:`build_prompt`, :func:`create_explainer` (``describer``, ``transformers``, ``jsonl``),
 :func:`create_text_encoder` (``minilm``, ``roberta-base``, any hub id or folder), and
 :func:`run_explain_stage` for a whole dataset with its cache.

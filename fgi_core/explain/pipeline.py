@@ -185,28 +185,58 @@ def run_explain_stage(
     Raises:
         RuntimeError: ``on_invalid="fail"`` and some outputs were invalid (names them).
     """
-    from tqdm.auto import tqdm
-
     from .backends import create_explainer
     from .encode import create_text_encoder
-    from .schema import PROMPT_VERSION
 
     look_up_option(on_invalid, INVALID_POLICIES, "on_invalid policy")
     run_dir = Path(run_dir)
     explain_dir = run_dir / "explain"
     explain_dir.mkdir(parents=True, exist_ok=True)
-    if ids is None:
-        manifest_path = run_dir / "gaze" / "manifest.json"
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"{manifest_path} is missing: run notebooks/01_gaze_preprocessing.ipynb for this run first")
-        ids = read_json(manifest_path)["ids"]
-    ids = list(ids)
+    ids = _stage_ids(run_dir, ids)
     (explain_dir / "manifest.json").unlink(missing_ok=True)
 
     # 1. explanations: reuse what matches, explain the rest batch by batch
     backend = create_explainer(explainer, **(explainer_kwargs or {}))
     fallback = create_explainer("describer") if on_invalid == "fallback" and explainer != "describer" else None
-    jsonl = explain_dir / "explanations.jsonl"
+    explanations, explained, t_explain = _explain(dataset, run_dir, ids, backend, fallback, batch_size, progress)
+    invalid = [i for i, r in explanations.items() if r.status == "invalid"]
+    if invalid and on_invalid == "fail":
+        raise RuntimeError(f"{len(invalid)} of {len(ids)} explanations are invalid (on_invalid='fail'): {invalid[:10]}; "
+                           f"reasons: {[explanations[i].reason for i in invalid[:3]]}")
+    with atomic_path(explain_dir / "explanations.jsonl") as tmp:  # rewrite in id order, one line per id
+        tmp.write_text("".join(json.dumps(explanations[i].to_dict(), default=str) + "\n" for i in ids), encoding="utf-8")
+
+    # 2. embeddings: reuse when the text and the encoder match
+    text_encoder = create_text_encoder(encoder, **(encoder_kwargs or {}))
+    entries, encoded, t_encode = _encode(explain_dir, ids, explanations, text_encoder)
+
+    manifest = _manifest(backend, text_encoder.describe(), entries, explanations, ids, on_invalid, dataset,
+                         {"explain": t_explain, "encode": t_encode})
+    write_json(explain_dir / "manifest.json", manifest)
+    reused = {"explanations": len(ids) - explained, "embeddings": len(ids) - encoded}
+    return ExplainStageResult(explain_dir, explanations, manifest, reused, {"explain": t_explain, "encode": t_encode})
+
+
+def _stage_ids(run_dir: Path, ids: Iterable[str] | None) -> list[str]:
+    """``ids``, or the images stage 1 processed (``gaze/manifest.json``)."""
+    if ids is None:
+        manifest_path = run_dir / "gaze" / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{manifest_path} is missing: run notebooks/01_gaze_preprocessing.ipynb for this run first")
+        ids = read_json(manifest_path)["ids"]
+    return list(ids)
+
+
+def _explain(dataset, run_dir: Path, ids: list[str], backend, fallback, batch_size: int,
+             progress: bool) -> tuple[dict[str, Explanation], int, float]:
+    """id -> Explanation of every id (reused when backend, model and prompt match), how many were
+    explained now and the seconds it took; new ones are appended to ``explanations.jsonl`` batch
+    by batch."""
+    from ..progress import tqdm
+
+    from .schema import PROMPT_VERSION
+
+    jsonl = run_dir / "explain" / "explanations.jsonl"
     previous = load_explanations(run_dir)
     done = {
         i: r for i, r in previous.items()
@@ -232,17 +262,13 @@ def run_explain_stage(
         done.update({r.id: r for r in records})
         bar.update(len(batch))
     bar.close()
-    t_explain = time.perf_counter() - t0
-    explanations = {i: done[i] for i in ids}
-    invalid = [i for i, r in explanations.items() if r.status == "invalid"]
-    if invalid and on_invalid == "fail":
-        raise RuntimeError(f"{len(invalid)} of {len(ids)} explanations are invalid (on_invalid='fail'): {invalid[:10]}; "
-                           f"reasons: {[explanations[i].reason for i in invalid[:3]]}")
-    with atomic_path(jsonl) as tmp:  # rewrite in id order, one line per id
-        tmp.write_text("".join(json.dumps(explanations[i].to_dict(), default=str) + "\n" for i in ids), encoding="utf-8")
+    return {i: done[i] for i in ids}, len(todo), time.perf_counter() - t0
 
-    # 2. embeddings: reuse when the text and the encoder match
-    text_encoder = create_text_encoder(encoder, **(encoder_kwargs or {}))
+
+def _encode(explain_dir: Path, ids: list[str], explanations: dict[str, Explanation], text_encoder) -> tuple[dict, int, float]:
+    """Write ``embeddings.npz`` and ``embeddings_index.json``; return the index entries, how many
+    texts were encoded now (the others are reused when the text and the encoder match) and the
+    seconds the encoding took."""
     enc_desc = text_encoder.describe()
     index_path, npz_path = explain_dir / "embeddings_index.json", explain_dir / "embeddings.npz"
     old_index = read_json(index_path) if index_path.is_file() else {}
@@ -265,14 +291,21 @@ def run_explain_stage(
             arrays[i] = e.tokens.astype(np.float32)
             entries[i] = {"text_sha256": _sha(texts[i][0]), "length": int(e.tokens.shape[0]),
                           "token_spans": {k: list(v) for k, v in e.token_spans.items()}}
-    t_encode = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
     with atomic_path(npz_path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **{i: arrays[i] for i in ids})
     write_json(index_path, {"encoder": enc_desc, "images": entries})
+    return entries, len(to_encode), seconds
+
+
+def _manifest(backend, enc_desc: dict, entries: dict, explanations: dict[str, Explanation], ids: list[str],
+              on_invalid: str, dataset, seconds: dict[str, float]) -> dict[str, Any]:
+    """``manifest.json``: what made the explanations and embeddings, and how they turned out."""
+    from .schema import PROMPT_VERSION
 
     statuses = {s: sum(r.status == s for r in explanations.values()) for s in ("ok", "repaired", "invalid")}
-    manifest = {
+    return {
         "backend": backend.describe(),
         "prompt_version": PROMPT_VERSION,
         "encoder": enc_desc,
@@ -282,9 +315,6 @@ def run_explain_stage(
         "status_counts": statuses,
         "on_invalid": on_invalid,
         "simulated_gaze": bool(dataset.simulated_gaze),
-        "seconds": {"explain": t_explain, "encode": t_encode},
+        "seconds": seconds,
         "ids": ids,
     }
-    write_json(explain_dir / "manifest.json", manifest)
-    reused = {"explanations": len(ids) - len(todo), "embeddings": len(ids) - len(to_encode)}
-    return ExplainStageResult(explain_dir, explanations, manifest, reused, {"explain": t_explain, "encode": t_encode})

@@ -2,7 +2,7 @@
 
 An explainer sees an :class:`ExplainItem`: the image, its modality and the *gaze* outputs of
 stage 1. There is deliberately no field for a ground-truth mask: nothing derived from ground
-truth may reach an explainer (DESIGN.md, data contracts); a test guards this.
+truth may reach an explainer (docs/design.md §4.3); a test guards this.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 the parser that turns a model's free text into fields, and the text the text encoder sees.
 
 A vision-language model (VLM) is shown one image and asked for one JSON object with six fields
-that describe the abnormal region the clinicians looked at (METHOD.md section 2):
+that describe the abnormal region the clinicians looked at (docs/method.md §2.1):
 
 ==================  ===============================================================================
 field               meaning and values

@@ -1,6 +1,6 @@
 """Stage 1: clinician gaze -> heatmap -> refined map -> pseudo-masks M_hc and M_bc.
 
-Public API (DESIGN.md): :func:`read_fixations`, :func:`heatmap`, :func:`refine`,
+Public API (docs/design.md §8): :func:`read_fixations`, :func:`heatmap`, :func:`refine`,
 :func:`pseudo_masks`, :func:`simulate`; and :func:`run_gaze_stage` for a whole dataset.
 """
 from .fixations import (

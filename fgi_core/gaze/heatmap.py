@@ -1,6 +1,6 @@
 """Gaze heatmaps: fixations -> a smooth attention map in [0, 1] at the image's size.
 
-The reference recipe (METHOD.md section 1; GazeMedSeg's notebooks):
+The reference recipe (docs/method.md §1.2; GazeMedSeg's notebooks):
 
 1. a 768 x 768 canvas; each fixation adds its duration at pixel
    ``(row, col) = (min(floor(y * 768), 767), min(floor(x * 768), 767))``;

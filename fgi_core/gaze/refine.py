@@ -10,7 +10,7 @@ Methods (``refine(..., method=...)``):
   port of pydensecrf's permutohedral lattice): equal to ``"crf"`` to ~1e-8 and 2-4x faster on
   one core. The fallback when ``pydensecrf`` is not installed.
 * ``"guided"``: a guided filter (He et al., TPAMI 2013) of the heatmap with the image's
-  luminance as guide. Cheap, but on real Kvasir-SEG it is no better than no refinement (README);
+  luminance as guide. Cheap, but on real Kvasir-SEG it is no better than no refinement (docs/results.md);
   kept as a baseline.
 * ``"none"``: the heatmap unchanged (for ablations).
 * ``"auto"``: ``"crf"`` when ``pydensecrf`` imports, else ``"meanfield"``.

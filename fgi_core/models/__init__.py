@@ -1,4 +1,4 @@
-"""Networks: the text-fused teacher, the image-only student, and the baselines (METHOD.md 3, 4c).
+"""Networks: the text-fused teacher, the image-only student, and the baselines (docs/method.md §3, §6).
 
 All are MONAI's 2-D BasicUNet (GroupNorm with 4 groups) with the paper's head (1x1 conv,
 LeakyReLU(0.1), 1x1 conv, classifier); inputs are ``B x C x H x W`` with H and W divisible by 16,
@@ -10,7 +10,8 @@ at any size. Modules, one idea each:
 * :mod:`.baselines` -- :class:`PlainUNet`, :class:`GazeMedSegNet`.
 
 One entry point builds any of them by name, :func:`create_model` (tiny widths for tests and the
-quick profile; the authors' widths by default).
+quick profile; the authors' widths by default), from the registry :data:`MODELS`
+(:func:`register_model`, :func:`list_models`; the style of :mod:`fgi_core.registry`).
 
 Example:
     >>> import torch
@@ -34,9 +35,9 @@ from typing import Any
 
 import torch.nn as nn
 
-from fgi_core.config import look_up_option
+from fgi_core.registry import Registry
 
-from .backbone import STUDENT_WIDTHS, TEACHER_WIDTHS, SegmentationHead, UNetBackbone, check_image, half_widths
+from .backbone import STUDENT_WIDTHS, TEACHER_WIDTHS, SegmentationHead, UNetBackbone, check_image, half_widths, student_widths
 from .baselines import GazeMedSegNet, PlainUNet, propagate_features
 from .fusion import TextFusion
 from .networks import FeatureAdapter, FGIStudent, FGITeacher, ProjectionBlock
@@ -44,6 +45,8 @@ from .readout import ACTIVATIONS, activation_for_loss, foreground, foreground_pr
 
 __all__ = [
     "MODELS",
+    "register_model",
+    "list_models",
     "ACTIVATIONS",
     "foreground_probability",
     "foreground",
@@ -63,18 +66,33 @@ __all__ = [
     "SegmentationHead",
     "propagate_features",
     "check_image",
+    "student_widths",
     "half_widths",
     "TEACHER_WIDTHS",
     "STUDENT_WIDTHS",
 ]
 
-#: Model kinds for :func:`create_model`.
-MODELS: dict[str, type[nn.Module]] = {
-    "teacher": FGITeacher,
-    "student": FGIStudent,
-    "unet": PlainUNet,
-    "gazemedseg": GazeMedSegNet,
-}
+#: Model kinds for :func:`create_model`: kind -> network class.
+MODELS: Registry = Registry("model kind")
+
+
+def register_model(kind: str):
+    """Class decorator: make a network constructible by ``create_model(kind, ...)``.
+
+    A network that :func:`fgi_core.predict.network_from_state` must rebuild from a checkpoint
+    needs a rule there too.
+    """
+    return MODELS.register(kind)
+
+
+def list_models() -> list[str]:
+    """The model kinds :func:`create_model` builds."""
+    return MODELS.names()
+
+
+for _kind, _cls in (("teacher", FGITeacher), ("student", FGIStudent), ("unet", PlainUNet), ("gazemedseg", GazeMedSegNet)):
+    register_model(_kind)(_cls)
+del _kind, _cls
 
 
 def create_model(kind: str, **kwargs: Any) -> nn.Module:
@@ -86,7 +104,7 @@ def create_model(kind: str, **kwargs: Any) -> nn.Module:
         ValueError: an unknown kind, with the allowed ones and "Did you mean ...".
         TypeError: an argument the class does not take.
     """
-    return MODELS[look_up_option(kind, MODELS, "model kind")](**kwargs)
+    return MODELS.lookup(kind)(**kwargs)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -38,12 +38,13 @@ __all__ = [
     "SegmentationHead",
     "check_widths",
     "check_image",
+    "student_widths",
     "half_widths",
 ]
 
 #: The authors' teacher widths (MONAI ``features``: five encoder widths, then the decoder's last).
 TEACHER_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 1024, 128)
-#: The student at half the teacher's width (METHOD.md section 3).
+#: The student at half the teacher's width (docs/method.md §3.3).
 STUDENT_WIDTHS: tuple[int, ...] = (32, 64, 128, 256, 512, 64)
 
 GROUPS = 4  # GroupNorm groups in every conv block (the authors' BasicUNet setting)
@@ -73,13 +74,27 @@ def check_widths(widths: Sequence[int], name: str = "widths") -> tuple[int, ...]
     return widths
 
 
-def half_widths(widths: Sequence[int]) -> tuple[int, ...]:
-    """Each width halved: the student's widths for a teacher of ``widths``.
+def student_widths(teacher_widths: Sequence[int]) -> tuple[int, ...]:
+    """The student's widths for a teacher of ``teacher_widths``: each halved, at least 4
+    (docs/method.md §3.3).
+
+    The one rule for every image-only network (the student, and the baselines at its width):
+    ``max(4, w // 2)``, the rule the trained checkpoints were built with. For every profile's
+    widths it is plain halving.
 
     Raises:
-        ValueError: when a half is not a multiple of 4.
+        ValueError: a teacher width that is not a positive multiple of 4, or a half that is not
+            (e.g. 20 -> 10).
+
+    Example:
+        >>> student_widths((8, 16, 32, 64, 128, 16))
+        (4, 8, 16, 32, 64, 8)
     """
-    return check_widths([w // 2 for w in check_widths(widths)], "half widths")
+    return check_widths([max(4, w // 2) for w in check_widths(teacher_widths, "teacher_widths")], "half widths")
+
+
+#: The old name of :func:`student_widths`.
+half_widths = student_widths
 
 
 def check_image(image: torch.Tensor, in_channels: int, who: str = "network") -> None:

@@ -1,4 +1,4 @@
-"""Baselines: the plain UNet and GazeMedSeg's multi-level network (METHOD.md section 4c).
+"""Baselines: the plain UNet and GazeMedSeg's multi-level network (docs/method.md §6).
 
 * :class:`PlainUNet` -- the shared UNet with the paper's head and nothing else: full supervision,
   UNet on M_hc, UNet on M_bc.

@@ -1,13 +1,13 @@
 """Text fusion: one encoder stage's visual tokens attend to the explanation's text tokens.
 
-METHOD.md section 3: at stage s the features X (``B x C x H x W``) become ``H*W`` tokens; the
+docs/method.md §3.2: at stage s the features X (``B x C x H x W``) become ``H*W`` tokens; the
 queries are the tokens plus a learnable positional encoding P; keys and values are a linear
 projection of the text tokens F_t (``B x L x D``) to C; the output is ``X + norm(X + P + Attn)``.
 
 Design decisions:
 
 * **Positional encoding** -- a learnable coarse grid (``C x 16 x 16`` by default, per stage),
-  resized bilinearly to the stage's ``H x W`` on every call. It is learnable, as METHOD.md asks,
+  resized bilinearly to the stage's ``H x W`` on every call. It is learnable, as the paper asks,
   and it fits any input size. The authors' code learns one vector per token of a 224 x 224 input
   (112 x 112 at stage 1), which ties the network to that size and costs 3.0M parameters at
   the paper widths (0.49M here); a coarse grid is enough for what position has to tell the text (the

@@ -1,4 +1,4 @@
-"""The FGI teacher (image + text) and student (image only), METHOD.md section 3.
+"""The FGI teacher (image + text) and student (image only), docs/method.md §3.
 
 Both are :class:`~fgi_core.models.backbone.UNetBackbone` (MONAI BasicUNet, GroupNorm(4)) with the
 paper's head. What they add happens at the four encoder stages s = 1..4, the outputs x1..x4 of
@@ -34,7 +34,7 @@ from .backbone import (
     UNetBackbone,
     check_image,
     check_widths,
-    half_widths,
+    student_widths,
 )
 from .fusion import TextFusion, check_text
 
@@ -195,7 +195,7 @@ class FGIStudent(nn.Module):
     ):
         super().__init__()
         teacher_widths = check_widths(teacher_widths, "teacher_widths")
-        widths = half_widths(teacher_widths) if widths is None else widths
+        widths = student_widths(teacher_widths) if widths is None else widths
         self.in_channels = int(in_channels)
         self.backbone = UNetBackbone(in_channels, widths)
         stages = self.backbone.stage_widths

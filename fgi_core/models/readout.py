@@ -38,13 +38,14 @@ __all__ = ["ACTIVATIONS", "foreground_probability", "foreground", "two_class_log
 #: How a two-channel output is read.
 ACTIVATIONS = ("softmax", "sigmoid")
 
-#: The activation each training loss implies (losses over both channels -> softmax).
-_LOSS_ACTIVATION = {"pce": "softmax", "ce": "softmax", "bce": "sigmoid"}
-
-
 def activation_for_loss(loss: str) -> str:
-    """The activation a network trained with ``loss`` (``pce``, ``ce`` or ``bce``) is read with."""
-    return _LOSS_ACTIVATION[look_up_option(loss, _LOSS_ACTIVATION, "loss")]
+    """The activation a network trained with ``loss`` (``pce``, ``ce`` or ``bce``) is read with.
+
+    Recorded with each supervised loss in :data:`fgi_core.losses.SUPERVISED_LOSSES`.
+    """
+    from fgi_core.losses import supervised_loss
+
+    return supervised_loss(loss).activation
 
 
 def _check(logits: torch.Tensor, activation: str) -> None:
@@ -116,8 +117,10 @@ def stored_activation(state: dict, name: str, stage_dir: str | Path | None = Non
 
         config = json.loads(summary.read_text()).get("config") or {}
         loss = config.get({"teacher": "teacher_loss", "student": "student_loss"}.get(name, ""))
-        if loss in _LOSS_ACTIVATION:
-            return _LOSS_ACTIVATION[loss]
+        from fgi_core.losses import SUPERVISED_LOSSES
+
+        if loss in SUPERVISED_LOSSES:
+            return SUPERVISED_LOSSES[loss].activation
     if name in ("teacher", "student"):
         warnings.warn(f"checkpoint without a recorded activation for {name!r}: read with softmax over both channels "
                       "(right for networks trained with pCE / CE, wrong for BCE)", stacklevel=2)

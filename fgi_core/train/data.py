@@ -4,7 +4,7 @@ Throughput is a feature on 2 CPU cores: every image is decoded and resized **onc
 training size and kept as one tensor; a batch is an index into it, and augmentation (flips on
 both axes) runs on the batch tensor. Nothing here touches the disk during training.
 
-Normalisation (METHOD.md section 5): ImageNet mean/std for RGB, per-image z-score for
+Normalisation (docs/method.md §7.1): ImageNet mean/std for RGB, per-image z-score for
 single-channel MRI. Masks are resized with nearest neighbour.
 """
 from __future__ import annotations

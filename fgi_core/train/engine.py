@@ -41,8 +41,9 @@ import torch
 from torch import nn
 
 from .. import distributed
-from ..config import look_up_option, resolve_amp
+from ..config import TrainSettings, look_up_option, resolve_amp
 from ..io import atomic_path, read_json, write_json
+from ..metrics.overlap import dice_per_image
 from ..models.readout import foreground
 from .data import BatchSampler, TrainingData, flip_batch
 
@@ -58,9 +59,13 @@ class StaleCheckpointError(ValueError):
     """Resuming a stage whose checkpoint was trained with other options than the ones asked for."""
 
 
-@dataclass
-class TrainConfig:
-    """Optimisation settings shared by all methods (profiles set them; METHOD.md section 5).
+@dataclass(frozen=True)
+class TrainConfig(TrainSettings):
+    """Optimisation settings shared by all methods (profiles set them; docs/method.md §7).
+
+    The fields a profile fixes (``batch_size``, ``optimizer``, ``lr``, ``lr_min``,
+    ``weight_decay``, ``val_every``, ``ckpt_every``, ``amp``, ``lr_schedule``) are
+    :class:`fgi_core.config.TrainSettings`' (keyword-only); the others belong to one run.
 
     Attributes:
         iterations: optimiser steps.
@@ -87,28 +92,17 @@ class TrainConfig:
     """
 
     iterations: int = 100
-    batch_size: int = 8
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    lr_min: float = 1e-5
-    weight_decay: float = 1e-4
     momentum: float = 0.9
-    val_every: int = 50
-    ckpt_every: int = 50
     log_every: int = 10
     seed: int = 0
     device: str = "auto"
-    amp: str = "auto"
     flips: bool = True
     progress: bool = True
     data_parallel: bool = True
-    lr_schedule: str = "iteration"
     collapse: str = "warn"
 
     def __post_init__(self) -> None:
-        look_up_option(self.optimizer, ("sgd", "adamw"), "optimizer")
-        look_up_option(self.amp, ("auto", "bf16", "off"), "amp")
-        look_up_option(self.lr_schedule, ("iteration", "epoch"), "lr_schedule")
+        super().__post_init__()  # optimizer, amp, lr_schedule
         look_up_option(self.collapse, ("warn", "stop", "off"), "collapse")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError(f"iterations and batch_size must be >= 1, got {self.iterations}, {self.batch_size}")
@@ -162,7 +156,7 @@ def validation_scores(method: Method, data: TrainingData, cfg: TrainConfig, devi
     share of images predicted empty: ``{"dice": ..., "empty": ...}``.
 
     The output is read with ``method.activation``. Both empty counts as Dice 1 (the convention
-    of :mod:`fgi_core.evaluate`). With ``dist_info`` of several ranks, each scores images
+    of :mod:`fgi_core.metrics.overlap`, :func:`~fgi_core.metrics.dice_per_image`). With ``dist_info`` of several ranks, each scores images
     ``rank, rank + W, ...`` and the sums are added up, so every rank returns the same means.
     """
     if data.gt is None:
@@ -177,12 +171,8 @@ def validation_scores(method: Method, data: TrainingData, cfg: TrainConfig, devi
         batch = data.batch(mine[start : start + cfg.batch_size], device)
         with _autocast(device, cfg.amp):
             pred = foreground(method.predict(batch), method.activation)
-        gt = batch["gt"].bool()
-        inter = (pred & gt).flatten(1).sum(1).float()
-        area = pred.flatten(1).sum(1)
-        total = (area + gt.flatten(1).sum(1)).float()
-        total_dice += torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total)).double().sum()
-        empty += (area == 0).double().sum()
+        total_dice += dice_per_image(pred, batch["gt"].bool()).double().sum()
+        empty += (pred.flatten(1).sum(1) == 0).double().sum()
     for name in method.trainable:
         method.networks[name].train()
     sums = distributed.all_reduce_sum(torch.stack([total_dice, empty, torch.tensor(float(len(mine)), dtype=torch.float64, device=device)]).cpu(), dist_info)
@@ -306,6 +296,229 @@ def _check_same_options(state: dict, method: Method, cfg: TrainConfig, out_dir: 
         )
 
 
+@dataclass
+class _Run:
+    """What :func:`fit` keeps from one iteration to the next (and saves in ``last.pt``).
+
+    The steps of a run, each a function of this state: :func:`_setup` (devices, optimiser,
+    schedule, generators), :func:`_restore` (resume from ``last.pt``), :func:`_train_step` (one
+    optimiser step), :func:`_log_row` (a ``log.csv`` row from the summed losses),
+    :func:`_validate` (validation Dice, the collapse check, ``best.pt``), :func:`_checkpoint`
+    (``last.pt``), :func:`_summary` and :func:`_finish` (``summary.json``, curves, the log).
+    """
+
+    method: Method
+    cfg: TrainConfig
+    out_dir: Path
+    dist_info: distributed.DistInfo
+    device: str
+    params: list
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    sampler: BatchSampler
+    aug: torch.Generator
+    noise: torch.Generator
+    amp_used: str
+    amp_reason: str
+    start: int = 0
+    best: float = -1.0
+    best_it: int = -1
+    rows: list = field(default_factory=list)
+    collapsed_streak: int = 0
+    warnings_seen: list = field(default_factory=list)
+
+    @property
+    def main(self) -> bool:
+        return self.dist_info.is_main
+
+    @property
+    def world(self) -> int:
+        return self.dist_info.world_size
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    def weights(self) -> dict:
+        return {n: m.state_dict() for n, m in self.method.networks.items()}
+
+
+def _setup(method: Method, train: TrainingData, val: TrainingData | None, out_dir: Path,
+           cfg: TrainConfig) -> tuple[_Run, TrainingData, TrainingData | None]:
+    """Check the inputs, place data and networks, build optimiser, schedule and generators."""
+    dist_info, device = distributed.setup(cfg.device, enabled=cfg.data_parallel)
+    world = dist_info.world_size
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} (the global batch) does not divide by the {world} processes")
+    if dist_info.is_main:
+        (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for key in method.needs:
+        if train.batch(torch.arange(1)).get(key) is None:
+            raise ValueError(f"method {method.name!r} needs {key!r} but the training data has none loaded")
+    if not device.startswith("cpu"):  # the whole split lives on the accelerator for the run
+        train = train.to(device)
+        val = val.to(device) if val is not None else None
+    torch.manual_seed(cfg.seed)
+    for net in method.networks.values():
+        net.to(device)
+    for name, net in method.networks.items():
+        net.train(name in method.trainable)
+    params = [p for name in method.trainable for p in method.networks[name].parameters() if p.requires_grad]
+    opt = _optimizer(params, cfg)
+    sched = _schedule(opt, cfg, epoch_length=max(1, math.ceil(len(train) / cfg.batch_size)))
+    amp_used, amp_reason = resolve_amp(cfg.amp, device)
+    if dist_info.is_main:
+        print(f"{method.name}: precision {'bf16 autocast' if amp_used == 'bf16' else 'fp32'} ({amp_reason})", flush=True)
+    run = _Run(
+        method, cfg, out_dir, dist_info, device, params, opt, sched,
+        sampler=BatchSampler(len(train), cfg.batch_size, cfg.seed),  # the same global batches on every rank
+        aug=torch.Generator().manual_seed(cfg.seed + 1),  # flips (CPU draws, for the global batch)
+        noise=torch.Generator(device=device).manual_seed(cfg.seed + 2 + 100_003 * dist_info.rank),  # DARM, CutMix (per rank)
+        amp_used=amp_used, amp_reason=amp_reason,
+    )
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
+    return run, train, val
+
+
+def _restore(run: _Run) -> dict | None:
+    """Continue from ``last.pt`` when there is one; a finished stage's ``summary.json``, else None."""
+    last = run.ckpt_dir / "last.pt"
+    if not last.is_file():
+        return None
+    state = torch.load(last, map_location="cpu", weights_only=False)  # modules / optimiser move it to their device
+    _check_same_options(state, run.method, run.cfg, run.out_dir)
+    for name, net in run.method.networks.items():
+        net.load_state_dict(state["networks"][name])
+    run.opt.load_state_dict(state["optimizer"])
+    run.sched.load_state_dict(state["scheduler"])
+    run.sampler.load_state_dict(state["sampler"])
+    run.aug.set_state(state["aug"])
+    rank = run.dist_info.rank
+    noise_states = state.get("noise_ranks") or [state["noise"]]
+    if rank < len(noise_states):
+        run.noise.set_state(noise_states[rank])
+    else:  # resumed with more processes than were saved: a fresh, still deterministic stream
+        run.noise.manual_seed(run.cfg.seed + 2 + 100_003 * rank + state["iteration"])
+    torch.set_rng_state(state["torch_rng"])
+    run.start, run.best, run.best_it, run.rows = state["iteration"], state["best"], state["best_iteration"], state["log"]
+    run.collapsed_streak, run.warnings_seen = state.get("collapsed_streak", 0), list(state.get("warnings", []))
+    if run.start >= run.cfg.iterations and (run.out_dir / "summary.json").is_file():
+        # already trained (e.g. by `torchrun ... fgi train`): the weights are loaded; keep its summary
+        return read_json(run.out_dir / "summary.json")
+    return None
+
+
+def _train_step(run: _Run, train: TrainingData, iteration: int) -> dict:
+    """One optimiser step on the next global batch (this rank's share of it); the loss parts."""
+    cfg, world = run.cfg, run.world
+    batch = train.batch(run.sampler.next(), run.device)
+    if cfg.flips:
+        batch = flip_batch(batch, run.aug)  # drawn for the whole global batch: the same on every rank
+    if world > 1:
+        batch = {k: v[run.dist_info.rank :: world] for k, v in batch.items()}
+    with _autocast(run.device, cfg.amp):
+        losses = run.method.loss(batch, iteration, run.noise)
+    total = losses["total"]
+    if world > 1:  # every trainable parameter takes part in each step's gradient all-reduce
+        total = total + 0.0 * sum(p.reshape(-1)[0].float() for p in run.params)
+    run.opt.zero_grad(set_to_none=True)
+    total.backward()
+    run.opt.step()
+    run.sched.step()
+    return losses
+
+
+def _log_row(run: _Run, sums: dict, count: int, done: int, t_start: float) -> dict:
+    """A ``log.csv`` row: the mean of each loss part since the last row (over ranks too)."""
+    keys = sorted(sums)
+    means = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64).cpu() for k in keys]) / count
+    if run.world > 1:  # the mean over ranks of each rank's mean: the global batch's mean
+        means = distributed.all_reduce_sum(means, run.dist_info) / run.world
+    return {"iteration": done, **{k: float(v) for k, v in zip(keys, means)}, "lr": run.sched.get_last_lr()[0],
+            "seconds": time.perf_counter() - t_start, "val_dice": None}
+
+
+def _validate(run: _Run, val: TrainingData, row: dict, done: int, bar) -> str | None:
+    """Validation into ``row``, the collapse check, ``best.pt`` on a new best; why to stop, or None."""
+    scores = validation_scores(run.method, val, run.cfg, run.device, run.dist_info)
+    row["val_dice"], row["val_empty"] = scores["dice"], scores["empty"]
+    stopped = None
+    run.collapsed_streak, alarm = _collapse_check(scores, run.collapsed_streak, run.cfg, run.method.name, done)
+    if alarm:
+        run.warnings_seen.append(alarm)
+        if run.main:
+            warnings.warn(alarm, CollapseWarning, stacklevel=3)
+            bar.write(f"WARNING: {alarm}")
+        if run.cfg.collapse == "stop":
+            stopped = f"collapse at iteration {done}"
+    if row["val_dice"] > run.best:
+        run.best, run.best_it = row["val_dice"], done
+        if run.main:
+            _save(run.ckpt_dir / "best.pt", {"iteration": done, "val_dice": run.best, "networks": run.weights(),
+                                             "activations": run.method.activations})
+    bar.set_postfix(val_dice=f"{row['val_dice']:.3f}", loss=f"{row['total']:.3f}")
+    return stopped
+
+
+def _write_log(run: _Run) -> None:
+    with atomic_path(run.out_dir / "log.csv") as tmp:
+        keys = list(dict.fromkeys(k for r in run.rows for k in r))
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(run.rows)
+
+
+def _checkpoint(run: _Run, iteration: int) -> None:
+    """``last.pt``: everything needed to continue at ``iteration`` (rank 0 writes; all take part)."""
+    noise_states = distributed.all_gather_objects(run.noise.get_state().cpu(), run.dist_info)  # every rank takes part
+    if not run.main:
+        return
+    _write_log(run)  # readable while training runs, and never ahead of the checkpoint
+    _save(run.ckpt_dir / "last.pt", {
+        "iteration": iteration, "networks": run.weights(),
+        "optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(), "sampler": run.sampler.state_dict(),
+        "aug": run.aug.get_state(), "noise": noise_states[0], "noise_ranks": noise_states, "torch_rng": torch.get_rng_state(),
+        "best": run.best, "best_iteration": run.best_it, "log": run.rows, "method": run.method.config,
+        "train_config": asdict(run.cfg), "world_size": run.world, "activations": run.method.activations,
+        "collapsed_streak": run.collapsed_streak, "warnings": run.warnings_seen,
+    })
+
+
+def _summary(run: _Run, end: int, t_start: float, stopped: str | None) -> dict[str, Any]:
+    """The ``summary.json`` of a run that ended at iteration ``end``."""
+    cfg, method, device = run.cfg, run.method, run.device
+    seconds = time.perf_counter() - t_start
+    return {
+        "method": method.name, "config": method.config, "train_config": asdict(cfg), "device": device,
+        "world_size": run.world, "global_batch": cfg.batch_size,
+        "iterations_done": end, "complete": end == cfg.iterations,
+        "best_val_dice": run.best if run.best >= 0 else None, "best_iteration": run.best_it if run.best_it >= 0 else None,
+        "seconds": seconds,
+        "seconds_per_iteration": (time.perf_counter() - t_start) / max(1, end - run.start),
+        "final_val_dice": next((r["val_dice"] for r in reversed([r for r in run.rows if r["iteration"] > run.start])
+                                if r.get("val_dice") is not None), None),
+        "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2**20 if device.startswith("cuda") else None,
+        "amp": run.amp_used, "amp_reason": run.amp_reason, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "activation": method.activation, "activations": method.activations,
+        "warnings": run.warnings_seen, "stopped": stopped,
+    }
+
+
+def _finish(run: _Run, summary: dict, validated: bool, end: int) -> None:
+    """Rank 0 writes ``best.pt`` (no validation), ``log.csv``, ``curves.png``, ``summary.json``."""
+    if run.main:
+        if not validated and end == run.cfg.iterations:
+            _save(run.ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, "networks": run.weights(),
+                                             "activations": run.method.activations})
+        _write_log(run)
+        if run.rows:
+            plot_curves(run.rows, run.out_dir / "curves.png", run.method.name)
+        write_json(run.out_dir / "summary.json", summary)
+    distributed.barrier(run.dist_info)  # the files exist before any rank goes on
+
+
 def fit(
     method: Method,
     train: TrainingData,
@@ -341,166 +554,37 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    out_dir = Path(out_dir)
-    ckpt_dir = out_dir / "checkpoints"
-    dist_info, device = distributed.setup(cfg.device, enabled=cfg.data_parallel)
-    main, world = dist_info.is_main, dist_info.world_size
-    if cfg.batch_size % world:
-        raise ValueError(f"batch_size {cfg.batch_size} (the global batch) does not divide by the {world} processes")
-    if main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-    for key in method.needs:
-        if train.batch(torch.arange(1)).get(key) is None:
-            raise ValueError(f"method {method.name!r} needs {key!r} but the training data has none loaded")
-    if not device.startswith("cpu"):  # the whole split lives on the accelerator for the run
-        train = train.to(device)
-        val = val.to(device) if val is not None else None
-    torch.manual_seed(cfg.seed)
-    for net in method.networks.values():
-        net.to(device)
-    for name, net in method.networks.items():
-        net.train(name in method.trainable)
-    params = [p for name in method.trainable for p in method.networks[name].parameters() if p.requires_grad]
-    opt = _optimizer(params, cfg)
-    sched = _schedule(opt, cfg, epoch_length=max(1, math.ceil(len(train) / cfg.batch_size)))
-    amp_used, amp_reason = resolve_amp(cfg.amp, device)
-    if main:
-        print(f"{method.name}: precision {'bf16 autocast' if amp_used == 'bf16' else 'fp32'} ({amp_reason})", flush=True)
-    sampler = BatchSampler(len(train), cfg.batch_size, cfg.seed)  # the same global batches on every rank
-    aug = torch.Generator().manual_seed(cfg.seed + 1)  # flips (CPU draws, for the global batch)
-    noise = torch.Generator(device=device).manual_seed(cfg.seed + 2 + 100_003 * dist_info.rank)  # DARM, CutMix (per rank)
-    start, best, best_it, rows = 0, -1.0, -1, []
-    collapsed_streak, warnings_seen = 0, []
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats(device)
-
-    last = ckpt_dir / "last.pt"
-    if resume and last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=False)  # modules / optimiser move it to their device
-        _check_same_options(state, method, cfg, out_dir)
-        for name, net in method.networks.items():
-            net.load_state_dict(state["networks"][name])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        sampler.load_state_dict(state["sampler"])
-        aug.set_state(state["aug"])
-        noise_states = state.get("noise_ranks") or [state["noise"]]
-        if dist_info.rank < len(noise_states):
-            noise.set_state(noise_states[dist_info.rank])
-        else:  # resumed with more processes than were saved: a fresh, still deterministic stream
-            noise.manual_seed(cfg.seed + 2 + 100_003 * dist_info.rank + state["iteration"])
-        torch.set_rng_state(state["torch_rng"])
-        start, best, best_it, rows = state["iteration"], state["best"], state["best_iteration"], state["log"]
-        collapsed_streak, warnings_seen = state.get("collapsed_streak", 0), list(state.get("warnings", []))
-        if start >= cfg.iterations and (out_dir / "summary.json").is_file():
-            # already trained (e.g. by `torchrun ... fgi train`): the weights are loaded; keep its summary
-            return read_json(out_dir / "summary.json")
-
-    def write_log() -> None:
-        with atomic_path(out_dir / "log.csv") as tmp:
-            keys = list(dict.fromkeys(k for r in rows for k in r))
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=keys)
-                writer.writeheader()
-                writer.writerows(rows)
-
-    def weights() -> dict:
-        return {n: m.state_dict() for n, m in method.networks.items()}
-
-    def checkpoint(iteration: int) -> None:
-        noise_states = distributed.all_gather_objects(noise.get_state().cpu(), dist_info)  # every rank takes part
-        if not main:
-            return
-        write_log()  # readable while training runs, and never ahead of the checkpoint
-        _save(last, {
-            "iteration": iteration, "networks": weights(),
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "sampler": sampler.state_dict(),
-            "aug": aug.get_state(), "noise": noise_states[0], "noise_ranks": noise_states, "torch_rng": torch.get_rng_state(),
-            "best": best, "best_iteration": best_it, "log": rows, "method": method.config, "train_config": asdict(cfg),
-            "world_size": world, "activations": method.activations, "collapsed_streak": collapsed_streak,
-            "warnings": warnings_seen,
-        })
-
-    end = cfg.iterations if stop_after is None else min(cfg.iterations, start + stop_after)
-    bar = tqdm(total=cfg.iterations, initial=start, desc=method.name, disable=not (cfg.progress and main), unit="it")
+    run, train, val = _setup(method, train, val, Path(out_dir), cfg)
+    if resume:
+        finished = _restore(run)
+        if finished is not None:
+            return finished
+    end = cfg.iterations if stop_after is None else min(cfg.iterations, run.start + stop_after)
+    bar = tqdm(total=cfg.iterations, initial=run.start, desc=method.name, disable=not (cfg.progress and run.main), unit="it")
     t_start, sums, count, stopped = time.perf_counter(), {}, 0, None
-    with distributed.data_parallel(method.networks, method.trainable, dist_info, device):
-        for it in range(start, end):
-            index = sampler.next()
-            batch = train.batch(index, device)
-            if cfg.flips:
-                batch = flip_batch(batch, aug)  # drawn for the whole global batch: the same on every rank
-            if world > 1:
-                batch = {k: v[dist_info.rank :: world] for k, v in batch.items()}
-            with _autocast(device, cfg.amp):
-                losses = method.loss(batch, it, noise)
-            total = losses["total"]
-            if world > 1:  # every trainable parameter takes part in each step's gradient all-reduce
-                total = total + 0.0 * sum(p.reshape(-1)[0].float() for p in params)
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            sched.step()
+    with distributed.data_parallel(method.networks, method.trainable, run.dist_info, run.device):
+        for it in range(run.start, end):
+            losses = _train_step(run, train, it)
             for k, v in losses.items():  # summed on the device: no host sync until a log row
                 sums[k] = sums.get(k, 0.0) + (v.detach().float() if torch.is_tensor(v) else float(v))
             count += 1
             done = it + 1
             validate = val is not None and (done % cfg.val_every == 0 or done == cfg.iterations)
             if done % cfg.log_every == 0 or validate or done == end:
-                keys = sorted(sums)
-                means = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64).cpu() for k in keys]) / count
-                if world > 1:  # the mean over ranks of each rank's mean: the global batch's mean
-                    means = distributed.all_reduce_sum(means, dist_info) / world
-                row = {"iteration": done, **{k: float(v) for k, v in zip(keys, means)}, "lr": sched.get_last_lr()[0],
-                       "seconds": time.perf_counter() - t_start, "val_dice": None}
+                row = _log_row(run, sums, count, done, t_start)
                 sums, count = {}, 0
                 if validate:
-                    scores = validation_scores(method, val, cfg, device, dist_info)
-                    row["val_dice"], row["val_empty"] = scores["dice"], scores["empty"]
-                    collapsed_streak, alarm = _collapse_check(scores, collapsed_streak, cfg, method.name, done)
-                    if alarm:
-                        warnings_seen.append(alarm)
-                        if main:
-                            warnings.warn(alarm, CollapseWarning, stacklevel=2)
-                            bar.write(f"WARNING: {alarm}")
-                        if cfg.collapse == "stop":
-                            stopped = f"collapse at iteration {done}"
-                    if row["val_dice"] > best:
-                        best, best_it = row["val_dice"], done
-                        if main:
-                            _save(ckpt_dir / "best.pt", {"iteration": done, "val_dice": best, "networks": weights(),
-                                                         "activations": method.activations})
-                    bar.set_postfix(val_dice=f"{row['val_dice']:.3f}", loss=f"{row['total']:.3f}")
-                rows.append(row)
+                    stopped = _validate(run, val, row, done, bar)
+                run.rows.append(row)
             if done % cfg.ckpt_every == 0 or done == end or stopped:
-                checkpoint(done)
+                _checkpoint(run, done)
             bar.update()
             if stopped:
                 end = done
                 break
     bar.close()
-    summary = {
-        "method": method.name, "config": method.config, "train_config": asdict(cfg), "device": device,
-        "world_size": world, "global_batch": cfg.batch_size,
-        "iterations_done": end, "complete": end == cfg.iterations,
-        "best_val_dice": best if best >= 0 else None, "best_iteration": best_it if best_it >= 0 else None,
-        "seconds": time.perf_counter() - t_start,
-        "seconds_per_iteration": (time.perf_counter() - t_start) / max(1, end - start),
-        "final_val_dice": next((r["val_dice"] for r in reversed([r for r in rows if r["iteration"] > start])
-                                if r.get("val_dice") is not None), None),
-        "peak_memory_mib": torch.cuda.max_memory_allocated(device) / 2**20 if device.startswith("cuda") else None,
-        "amp": amp_used, "amp_reason": amp_reason, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "activation": method.activation, "activations": method.activations,
-        "warnings": warnings_seen, "stopped": stopped,
-    }
-    if main:
-        if val is None and end == cfg.iterations:
-            _save(ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, "networks": weights(), "activations": method.activations})
-        write_log()
-        if rows:
-            plot_curves(rows, out_dir / "curves.png", method.name)
-        write_json(out_dir / "summary.json", summary)
-    distributed.barrier(dist_info)  # the files exist before any rank goes on
+    summary = _summary(run, end, t_start, stopped)
+    _finish(run, summary, val is not None, end)
     return summary
 
 

@@ -1,12 +1,12 @@
 """The training methods: FGI teacher (stage 1), FGI distillation (stage 2), and the baselines.
 
 Each builder returns a :class:`~fgi_core.train.engine.Method` for :func:`~fgi_core.train.engine.fit`.
-The loss of every method is written out here, term by term, as METHOD.md states it:
+The loss of every method is written out here, term by term, as docs/method.md §4 states it:
 
 * teacher:       L = L_teacher(M_hc)                       (pCE, or the authors' BCE)
 * distillation:  L = L_teacher + L_student(DARM(M_bc)) + w(t) lambda_CWC CWC + lambda_AFC w(t) AFC
 * unet_*:        cross-entropy on one mask (ground truth = upper bound; M_hc or M_bc = gaze baselines)
-* gazemedseg:    BCE per level (M_hc, M_bc) + 3 x cross-level consistency (METHOD.md 4c)
+* gazemedseg:    BCE per level (M_hc, M_bc) + 3 x cross-level consistency (docs/method.md §6)
 """
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ from typing import Any
 
 import torch
 
+from .. import augment as A
 from .. import losses as L
 from ..config import Profile, look_up_option
-from ..models.readout import activation_for_loss, two_class_logits
+from ..models import student_widths
+from ..models.readout import two_class_logits
 from .engine import Method, TrainConfig
 
 __all__ = [
     "FGIOptions",
+    "option_choices",
     "fgi_options",
     "train_config",
     "student_widths",
@@ -40,11 +43,13 @@ BASELINES = ("unet_full", "unet_m_hc", "unet_m_bc", "gazemedseg")
 
 @dataclass(frozen=True)
 class FGIOptions:
-    """Every option of METHOD.md sections 4 and 4b (defaults: the paper's text).
+    """Every option of docs/method.md §4 and docs/fidelity.md (defaults: the paper's text).
 
     Attributes:
-        teacher_loss: ``pce`` (paper) or ``bce`` (authors' code).
-        student_loss: ``ce`` (paper) or ``bce`` (authors' code). A network trained with
+        teacher_loss: ``pce`` (paper) or ``bce`` (authors' code); any loss of
+            :func:`fgi_core.losses.list_losses` ``("teacher")``.
+        student_loss: ``ce`` (paper) or ``bce`` (authors' code); any of ``list_losses("student")``.
+            A network trained with
             ``bce`` is read as ``sigmoid(channel 1)`` everywhere (validation, DARM's
             disagreement set, CWC, prediction), one trained with ``pce`` / ``ce`` with the
             softmax over both channels (:func:`fgi_core.models.foreground_probability`).
@@ -101,28 +106,37 @@ class FGIOptions:
     rampup_length: int = 4000
 
     def __post_init__(self) -> None:
-        look_up_option(self.teacher_loss, ("pce", "bce"), "teacher_loss")
-        look_up_option(self.student_loss, ("ce", "bce"), "student_loss")
-        look_up_option(self.darm_source, ("predictions", "labels"), "darm_source")
-        look_up_option(self.darm_target, L.DARM_TARGETS, "darm_target")
-        look_up_option(self.darm_budget, L.DARM_BUDGETS, "darm_budget")
-        look_up_option(self.cwc_teacher_target, ("masked", "clean"), "cwc_teacher_target")
-        look_up_option(self.cwc_mix, ("independent", "shared"), "cwc_mix")
-        look_up_option(self.cwc_readout, ("activation", "softmax"), "cwc_readout")
-        look_up_option(self.teacher_mode, ("joint", "frozen"), "teacher_mode")
-        look_up_option(self.teacher_init, ("stage1", "scratch"), "teacher_init")
-        if self.student_loss == "bce" and self.darm_target == "ignore" and self.use_darm:
-            raise ValueError("student_loss='bce' has no ignore mask: use darm_target='background' (the authors' code) or 'keep' with it")
+        for name, allowed in option_choices().items():  # in this order, so the first bad one is named
+            look_up_option(getattr(self, name), allowed, name)
+        if self.use_darm and self.darm_target == "ignore" and not L.supervised_loss(self.student_loss, "student").ignores:
+            raise ValueError(f"student_loss={self.student_loss!r} has no ignore mask: use darm_target='background' "
+                             "(the authors' code) or 'keep' with it")
 
     @property
     def teacher_activation(self) -> str:
         """How the teacher's output is read: ``sigmoid`` after BCE training, else ``softmax``."""
-        return activation_for_loss(self.teacher_loss)
+        return L.supervised_loss(self.teacher_loss, "teacher").activation
 
     @property
     def student_activation(self) -> str:
         """How the student's output is read: ``sigmoid`` after BCE training, else ``softmax``."""
-        return activation_for_loss(self.student_loss)
+        return L.supervised_loss(self.student_loss, "student").activation
+
+
+def option_choices() -> dict[str, tuple[str, ...] | list[str]]:
+    """The allowed values of each named option of :class:`FGIOptions` (losses: the registry)."""
+    return {
+        "teacher_loss": L.list_losses("teacher"),
+        "student_loss": L.list_losses("student"),
+        "darm_source": ("predictions", "labels"),
+        "darm_target": A.DARM_TARGETS,
+        "darm_budget": A.DARM_BUDGETS,
+        "cwc_teacher_target": ("masked", "clean"),
+        "cwc_mix": ("independent", "shared"),
+        "cwc_readout": ("activation", "softmax"),
+        "teacher_mode": ("joint", "frozen"),
+        "teacher_init": ("stage1", "scratch"),
+    }
 
 
 def fgi_options(profile: Profile, **overrides: Any) -> FGIOptions:
@@ -136,17 +150,8 @@ def fgi_options(profile: Profile, **overrides: Any) -> FGIOptions:
 def train_config(profile: Profile, stage: str, **overrides: Any) -> TrainConfig:
     """TrainConfig of ``stage`` (``teacher`` or anything trained for ``iterations_distill``)."""
     iterations = profile.iterations_teacher if stage == "teacher" else profile.iterations_distill
-    cfg = TrainConfig(
-        iterations=iterations, batch_size=profile.batch_size, optimizer=profile.optimizer, lr=profile.lr,
-        lr_min=profile.lr_min, weight_decay=profile.weight_decay, val_every=profile.val_every,
-        ckpt_every=profile.ckpt_every, amp=profile.amp, lr_schedule=profile.lr_schedule,
-    )
+    cfg = TrainConfig(iterations=iterations, **profile.train_settings())  # the profile's TrainSettings
     return replace(cfg, **overrides) if overrides else cfg
-
-
-def student_widths(teacher_widths: tuple[int, ...]) -> tuple[int, ...]:
-    """The student's widths: half the teacher's (METHOD.md section 3)."""
-    return tuple(max(4, w // 2) for w in teacher_widths)
 
 
 def build_teacher(profile: Profile, in_channels: int, text_dim: int, fusion: bool = True) -> torch.nn.Module:
@@ -163,9 +168,8 @@ def build_student(profile: Profile, in_channels: int) -> torch.nn.Module:
 
 
 def _teacher_loss(opts: FGIOptions, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-    if opts.teacher_loss == "pce":
-        return L.pce_loss(logits, batch["m_hc"], batch["m_bc"])
-    return L.bce_loss(logits, batch["m_hc"])
+    """``opts.teacher_loss`` (:data:`fgi_core.losses.SUPERVISED_LOSSES`) on M_hc and M_bc."""
+    return L.supervised_loss(opts.teacher_loss, "teacher").apply(logits, batch["m_hc"], batch["m_bc"])
 
 
 def teacher_method(teacher: torch.nn.Module, opts: FGIOptions) -> Method:
@@ -192,8 +196,11 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
     teacher's and the student's stage features. Every network output is read with the
     activation its supervised loss implies (:class:`FGIOptions`).
     """
+    # Long on purpose: the loss is written out term by term in one place, in the order
+    # docs/method.md §4 gives it, so that it can be read against the paper.
     joint = opts.teacher_mode == "joint"
     t_act, s_act = opts.teacher_activation, opts.student_activation
+    student_supervision = L.supervised_loss(opts.student_loss, "student")
     both_ways = opts.use_cwc and opts.cwc_both_ways and joint
 
     def read(logits: torch.Tensor, activation: str) -> torch.Tensor:  # what CWC sees of a network
@@ -237,10 +244,7 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
         parts: dict[str, torch.Tensor] = {}
         if joint:
             parts["teacher"] = _teacher_loss(opts, t_out["logits"], batch)
-        if opts.student_loss == "ce":
-            parts["student"] = L.ce_loss(s_out["logits"], labels, ignore=ignore)
-        else:
-            parts["student"] = L.bce_loss(s_out["logits"], labels)
+        parts["student"] = student_supervision.apply(s_out["logits"], labels, ignore=ignore)
         w = L.rampup(iteration, opts.rampup_length)
         total = sum(parts.values())
         if opts.use_cwc:

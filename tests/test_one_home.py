@@ -1,0 +1,176 @@
+"""One home for each rule: every score, statistic, boundary rule, registry and width rule is
+defined once, and the names it had before still resolve (docs/design.md §9)."""
+from __future__ import annotations
+
+import ast
+import doctest
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import fgi_core
+
+PACKAGE = Path(fgi_core.__file__).parent
+
+
+def _sources() -> dict[str, str]:
+    return {str(p.relative_to(PACKAGE)): p.read_text(encoding="utf-8") for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _definitions() -> dict[str, list[str]]:
+    """function / class name -> the files (relative to fgi_core/) that define it, at any depth."""
+    out: dict[str, list[str]] = {}
+    for path, text in _sources().items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                out.setdefault(node.name, []).append(path)
+    return out
+
+
+@pytest.mark.parametrize("name, home", [
+    ("dice", "metrics/overlap.py"),
+    ("iou", "metrics/overlap.py"),
+    ("precision", "metrics/overlap.py"),
+    ("recall", "metrics/overlap.py"),
+    ("dice_per_image", "metrics/overlap.py"),
+    ("hd95", "metrics/surface.py"),
+    ("asd", "metrics/surface.py"),
+    ("surface_distances", "metrics/surface.py"),
+    ("cc", "metrics/saliency.py"),
+    ("nss", "metrics/saliency.py"),
+    ("auc", "metrics/saliency.py"),
+    ("separation_auc", "metrics/saliency.py"),
+    ("summarise", "metrics/statistics.py"),
+    ("bootstrap_interval", "metrics/statistics.py"),
+    ("paired_bootstrap", "metrics/statistics.py"),
+    ("cohen_kappa", "metrics/statistics.py"),
+    ("edge_measures", "explain/measures.py"),
+    ("boundary_class", "explain/measures.py"),
+    ("boundary_measures", "explain/measures.py"),
+    ("solidity", "explain/measures.py"),
+    ("student_widths", "models/backbone.py"),
+    ("darm", "augment.py"),
+    ("cutmix_pairs", "augment.py"),
+    ("uniform_noise", "augment.py"),
+    ("pce_loss", "losses.py"),
+    ("list_losses", "losses.py"),
+    ("Registry", "registry.py"),
+])
+def test_defined_once(name, home):
+    assert _definitions().get(name) == [home]
+
+
+def test_no_private_copies_of_the_shared_rules():
+    defs = _definitions()
+    for name in ("_dice", "_solidity", "half_widths", "paired_difference"):  # old copies, now aliases or gone
+        assert name not in defs, (name, defs.get(name))
+    # one place draws bootstrap resamples, one place computes a Dice ratio on tensors
+    draws = [p for p, t in _sources().items() if re.search(r"\.integers\(0, [\w.]+, size=\(", t)]
+    assert draws == ["metrics/statistics.py"], draws
+    batched = [p for p, t in _sources().items() if "2 * inter / total" in t]
+    assert batched == ["metrics/overlap.py"], batched
+    # the Boundary cut-offs are written in one file; the loss names' activations in the registry
+    cutoffs = [p for p, t in _sources().items() if re.search(r'"irregular_solidity":\s*0\.8', t)]
+    assert cutoffs == ["explain/measures.py"], cutoffs
+    assert not [p for p, t in _sources().items() if re.search(r'\(\s*"pce",\s*"bce"\s*\)|\(\s*"ce",\s*"bce"\s*\)', t)]
+    assert "_LOSS_ACTIVATION" not in _sources()["models/readout.py"]
+
+
+def test_old_names_still_resolve():
+    from fgi_core import augment, evaluate, interpret, losses, metrics, models
+    from fgi_core.explain import backends, encode, measures
+    from fgi_core.train import methods
+
+    assert evaluate.dice is metrics.dice and evaluate.iou is metrics.iou and evaluate.overlap_scores is metrics.overlap_scores
+    assert evaluate.hd95 is metrics.hd95 and evaluate.asd is metrics.asd and evaluate.surface_distances is metrics.surface_distances
+    assert evaluate.summarise is metrics.summarise and interpret.summarise is metrics.summarise
+    assert evaluate.paired_difference is metrics.paired_bootstrap
+    assert interpret.cc is metrics.cc and interpret.nss is metrics.nss and interpret.auc is metrics.auc
+    assert interpret.fixation_map is metrics.fixation_map and interpret.separation_auc is metrics.separation_auc
+    assert interpret.cohen_kappa is metrics.cohen_kappa
+    assert interpret.boundary_class is measures.boundary_class and interpret.boundary_measures is measures.boundary_measures
+    assert backends.edge_measures is measures.edge_measures
+    for name in ("darm", "_batch_budget_blocks", "DarmBlocks", "disagreement", "label_disagreement", "cutmix",
+                 "cutmix_pairs", "uniform_noise", "DARM_TARGETS", "DARM_BUDGETS"):
+        assert getattr(losses, name) is getattr(augment, name), name
+    assert models.half_widths is models.student_widths is methods.student_widths
+    assert isinstance(models.MODELS, dict) and models.list_models() == ["gazemedseg", "student", "teacher", "unet"]
+    assert isinstance(backends.EXPLAINERS, dict) and backends.list_explainers() == ["describer", "jsonl", "transformers"]
+    assert "minilm" in encode.ENCODERS and encode.ENCODERS["roberta-base"] == "roberta-base"
+    assert "minilm" in encode.list_text_encoders()
+    assert losses.list_losses() == ["bce", "ce", "pce"]
+    assert losses.list_losses("teacher") == ["bce", "pce"] and losses.list_losses("student") == ["bce", "ce"]
+    from fgi_core.data import list_datasets
+
+    assert "synthetic" in list_datasets()
+
+
+def test_one_bootstrap_convention_everywhere():
+    from fgi_core import evaluate, interpret, metrics
+
+    a, b = np.array([0.9, 0.8, 0.75, 0.6]), np.array([0.7, 0.8, 0.5, 0.65])
+    p = metrics.paired_bootstrap(a, b)
+    assert p["mean"] == pytest.approx(0.1) and set(p) == {"mean", "low", "high", "n", "wins"}
+    assert evaluate.paired_difference(a, b) == p
+    # interpret's tables: a - b with student first by default (student minus teacher), old key names
+    import pandas as pd
+
+    frame = pd.DataFrame({"student_x": a, "teacher_x": b})
+    c = interpret.compare_sources(frame, ["x"])
+    assert c.loc["x", "diff"] == pytest.approx(p["mean"]) and c.loc["x", "ci_low"] == p["low"] and c.loc["x", "ci_high"] == p["high"]
+    interval = metrics.bootstrap_interval(a)
+    legacy = interpret.bootstrap_ci(a)
+    assert (legacy["ci_low"], legacy["ci_high"], legacy["std"]) == (interval["low"], interval["high"], interval["std"])
+    assert interval["std"] == pytest.approx(np.std(a, ddof=1))  # one spread: the sample std
+    table = interpret.summary_table(frame)
+    assert list(table.columns) == ["n", "mean", "ci_low", "ci_high", "std"]
+    assert table.loc["student_x", "ci_low"] == interval["low"]
+    assert metrics.DEFAULT_N_BOOT == 10_000
+
+
+def test_dice_per_image_matches_dice():
+    rng = np.random.default_rng(0)
+    pred = rng.random((6, 9, 7)) > 0.6
+    gt = rng.random((6, 9, 7)) > 0.5
+    pred[2] = False
+    gt[2] = False
+    pred[3] = False
+    from fgi_core.metrics import dice, dice_per_image
+
+    batched = dice_per_image(torch.from_numpy(pred), torch.from_numpy(gt)).tolist()
+    assert batched == pytest.approx([dice(p, g) for p, g in zip(pred, gt)], abs=1e-6)
+    assert batched[2] == 1.0 and batched[3] == 0.0
+    with pytest.raises(ValueError, match="does not match"):
+        dice_per_image(torch.zeros(2, 3, 3, dtype=torch.bool), torch.zeros(2, 3, 4, dtype=torch.bool))
+
+
+def test_profile_and_train_config_share_their_settings():
+    import dataclasses
+
+    from fgi_core.config import TrainSettings, get_profile
+    from fgi_core.train import TrainConfig, train_config
+
+    shared = {f.name for f in dataclasses.fields(TrainSettings)}
+    assert shared == {"batch_size", "optimizer", "lr", "lr_min", "weight_decay", "val_every", "ckpt_every", "amp", "lr_schedule"}
+    assert shared <= {f.name for f in dataclasses.fields(TrainConfig)}
+    cpu = get_profile("cpu")
+    assert cpu.lr == 1e-3 and cpu.batch_size == 8 and get_profile("paper").optimizer == "sgd"
+    cfg = train_config(get_profile("paper"), "teacher")
+    assert {k: getattr(cfg, k) for k in shared} == get_profile("paper").train_settings()
+    with pytest.raises(ValueError, match="Did you mean 'adamw'"):
+        get_profile("quick", optimizer="adamv")
+
+
+def test_new_homes_run_their_examples():
+    from fgi_core import augment, registry
+    from fgi_core.explain import measures
+    from fgi_core.metrics import overlap, saliency, statistics
+    from fgi_core.models import backbone
+
+    for module in (augment, registry, measures, overlap, saliency, statistics):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted >= 1 and result.failed == 0, module.__name__
+    assert backbone.student_widths((8, 16, 32, 64, 128, 16)) == (4, 8, 16, 32, 64, 8)
