@@ -3,7 +3,8 @@
 * :func:`run_metrics` reads what the stages wrote (``gaze/quality.json``, each training stage's
   ``summary.json``, ``eval/summary.json``) into ``{column: value}``;
 * :func:`write_report` writes ``report.md``: the run's parameters and environment, each executed
-  notebook with its status and time (linked), the metrics table and every figure, by stage;
+  notebook with its status and time (linked, with its HTML rendering), the metrics table and
+  every figure, by stage; a ``quick`` run says first that it is a smoke test;
 * :func:`collect_metrics` and :func:`write_sweep_table` make one table of many runs.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from .io import atomic_path, atomic_write_text, read_json
 
-__all__ = ["run_metrics", "write_report", "collect_metrics", "write_sweep_table", "STAGE_FOLDERS"]
+__all__ = ["run_metrics", "write_report", "smoke_test_note", "collect_metrics", "write_sweep_table", "STAGE_FOLDERS"]
 
 #: Stage folders of a run, in the data's order (figures are looked for in these).
 STAGE_FOLDERS = ("gaze", "explain", "teacher", "student", "baselines", "eval", "interpret")
@@ -94,6 +95,20 @@ def _figures(run_dir: Path) -> list[tuple[str, list[Path]]]:
     return found
 
 
+def smoke_test_note(run_dir: Path, profile: str | None) -> list[str]:
+    """The warning a ``quick`` run's report starts with (empty for other profiles)."""
+    if profile != "quick":
+        return []
+    evaluation = _read(run_dir / "eval" / "summary.json") or {}
+    n_val = evaluation.get("n_images")
+    images = f"{n_val} validation images" if n_val else "a handful of validation images"
+    return ["> **Smoke test, not results.** The `quick` profile trains tiny networks for a few dozen iterations "
+            f"on small synthetic images and scores them on {images}: it checks that every stage runs end to end. "
+            "Its numbers vary from run to run and can rank the methods in any order; do not read them as results. "
+            "Real-data results (Kvasir-SEG, `cpu` profile) are shipped in the repository's "
+            "`benchmarks/results/kvasir_cpu.json`.", ""]
+
+
 def write_report(run_dir: str | Path, status: Mapping[str, Any] | None = None) -> Path:
     """Write ``<run_dir>/report.md`` (atomically) and return its path.
 
@@ -106,6 +121,8 @@ def write_report(run_dir: str | Path, status: Mapping[str, Any] | None = None) -
         status = read_json(run_dir / "status.json")
     env = _read(run_dir / "env.json") or {}
     lines = [f"# Run `{run_dir.parent.name}/{run_dir.name}`", ""]
+    profile = (status or {}).get("profile") or ((status or {}).get("parameters") or {}).get("profile")
+    lines += smoke_test_note(run_dir, profile)
     if status:
         lines += [f"State: **{status.get('state', '?')}** (updated {status.get('updated', '?')})", ""]
         params = status.get("parameters", {})
@@ -118,13 +135,15 @@ def write_report(run_dir: str | Path, status: Mapping[str, Any] | None = None) -
                   f"Python {env.get('python')}, git commit `{env.get('git_commit')}` (details: [env.json](env.json), "
                   f"parameters per notebook: [config.json](config.json))", ""]
     if status:
-        lines += ["## Notebooks", "", "| notebook | status | seconds | error |", "|---|---|---|---|"]
+        lines += ["## Notebooks", "", "| notebook | read it | status | seconds | error |", "|---|---|---|---|---|"]
         for name in status["sequence"]:
             entry = status["notebooks"][name]
             link = f"[{name}](notebooks/{name})" if (run_dir / "notebooks" / name).is_file() else name
+            html = Path(name).with_suffix(".html").name
+            read = f"[HTML](notebooks/{html})" if (run_dir / "notebooks" / html).is_file() else "-"
             seconds = "-" if entry.get("seconds") is None else f"{entry['seconds']:.1f}"
             error = (entry.get("error") or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {link} | {entry['status']} | {seconds} | {error} |")
+            lines.append(f"| {link} | {read} | {entry['status']} | {seconds} | {error} |")
         lines.append("")
     metrics = run_metrics(run_dir)
     lines += ["## Metrics", ""]

@@ -9,14 +9,24 @@ notebooks write::
 
     status.json    the sequence, the parameters, and per notebook: pending / running / done /
                    failed, start and end times, seconds, the error (rewritten atomically)
-    report.md      links to each executed notebook, the figures, the metrics table
-    notebooks/     the executed notebooks
+    report.md      links to each executed notebook and its HTML rendering, the figures, the
+                   metrics table
+    notebooks/     the executed notebooks, and ``<name>.html`` beside each (readable in any
+                   browser, figures embedded)
+
+The kernels run with matplotlib's inline backend whatever the calling environment says (a
+headless ``MPLBACKEND=Agg`` in the shell would otherwise leave the executed notebooks without
+figures) and with plain-text progress bars (:mod:`fgi_core.progress`), so that an executed
+notebook reads like one stepped through by hand.
 
 ``sweep(seeds, datasets, ...)`` runs one sequence per (dataset, seed) and collects their metrics
 into ``runs/sweeps/<name>/summary.csv`` and ``summary.md``.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,11 +46,20 @@ __all__ = [
     "SweepResult",
     "NotebookFailed",
     "KERNEL_NAME",
+    "KERNEL_ENVIRONMENT",
     "STATUS_FILE",
+    "export_html",
+    "html_path",
+    "kernel_environment",
 ]
 
 KERNEL_NAME = "python3"  # ipykernel's kernel for the interpreter that runs papermill
 STATUS_FILE = "status.json"
+#: What the kernels of a run see in their environment (the parent's own is left as it was).
+KERNEL_ENVIRONMENT = {
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures into the notebook
+    "FGI_PROGRESS": "text",  # text progress bars, not widgets (fgi_core.progress)
+}
 
 
 class NotebookFailed(RuntimeError):
@@ -161,6 +180,61 @@ def format_status(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def kernel_environment(overrides: dict[str, str] | None = None):
+    """Set :data:`KERNEL_ENVIRONMENT` (and ``overrides``) in ``os.environ`` while kernels start.
+
+    A kernel inherits the environment of the process that launches it, so this is how the
+    notebooks get the inline backend even when the shell exported ``MPLBACKEND=Agg``. The
+    previous values are restored afterwards.
+    """
+    wanted = {**KERNEL_ENVIRONMENT, **(overrides or {})}
+    saved = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@functools.lru_cache(maxsize=1)
+def _html_exporter():
+    """One nbconvert HTMLExporter per process (loading its templates is most of an export's cost)."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter()
+
+
+def html_path(notebook: str | Path) -> Path:
+    """Where the HTML rendering of an executed notebook goes: beside it, ``.html``."""
+    return Path(notebook).with_suffix(".html")
+
+
+def export_html(notebook: str | Path, log=print) -> Path | None:
+    """Render an executed notebook as one self-contained HTML file beside it (figures embedded).
+
+    Returns the path, or None (after logging why) when nbconvert fails: the HTML is a
+    convenience and never fails a run.
+    """
+    notebook = Path(notebook)
+    out = html_path(notebook)
+    try:
+        import nbformat
+
+        from .io import atomic_write_text
+
+        body, _ = _html_exporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+        atomic_write_text(out, body)
+    except Exception as err:  # noqa: BLE001 -- reported, the run goes on
+        log(f"      (no HTML rendering of {notebook.name}: {type(err).__name__}: {err})")
+        return None
+    return out
+
+
 def _write_status(run_dir: Path, status: dict[str, Any]) -> None:
     status["updated"] = _now()
     write_json(run_dir / STATUS_FILE, status)
@@ -170,6 +244,7 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
     """Run every notebook of ``status`` that is not done, from the first such, in order."""
     import papermill as pm
 
+    from .checks import quiet_kernel_arguments
     from .report import write_report
 
     sequence = status["sequence"]
@@ -199,8 +274,10 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
         t0 = time.perf_counter()
         bar = {"desc": f"[{k}/{len(sequence)}] {nb.stem}", "leave": True} if progress else False
         try:
-            pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=status["kernel_name"],
-                                cwd=str(nb.parent), progress_bar=bar, report_mode=False)
+            with kernel_environment():
+                pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=status["kernel_name"],
+                                    cwd=str(nb.parent), progress_bar=bar, report_mode=False,
+                                    extra_arguments=quiet_kernel_arguments(status["kernel_name"]))  # checks.py
         except BaseException as err:  # noqa: BLE001 -- recorded, then raised again or as NotebookFailed
             if isinstance(err, pm.PapermillExecutionError):
                 reason = f"failed in cell {err.exec_count}: {err.ename}: {err.evalue}"
@@ -209,6 +286,8 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
             else:
                 reason = f"failed: {type(err).__name__}: {err}"
             entry.update(status="failed", finished=_now(), seconds=round(time.perf_counter() - t0, 1), error=reason)
+            if out.is_file() and not isinstance(err, KeyboardInterrupt):
+                export_html(out, log)
             status["state"] = "failed"
             status["failed"] = name
             _write_status(run_dir, status)
@@ -219,6 +298,7 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
             raise NotebookFailed(f"{name} {reason}\nThe executed notebook with the error is kept at {out}",
                                  out, run_dir, name) from (None if isinstance(err, pm.PapermillExecutionError) else err)
         entry.update(status="done", finished=_now(), seconds=round(time.perf_counter() - t0, 1))
+        export_html(out, log)
         _write_status(run_dir, status)
         write_report(run_dir, status)
         log(f"      done in {entry['seconds']:.1f} s")

@@ -2,6 +2,10 @@
 
 Every function returns a matplotlib Figure (or draws on a given Axes) and never calls
 ``plt.show``; :func:`save_figure` writes a PNG atomically.
+
+For the notebooks' "You should see" notes and tables: :func:`shipped_results` reads the
+real-data results shipped in ``benchmarks/results/``, :func:`expectations` puts this run's
+numbers beside them, :func:`options_table` shows a dataclass of options as a table.
 """
 from __future__ import annotations
 
@@ -22,6 +26,12 @@ __all__ = [
     "plot_mask_quality",
     "plot_gaze_statistics",
     "save_figure",
+    "save_and_show",
+    "show_panels",
+    "shipped_results",
+    "expectations",
+    "options_table",
+    "dig",
 ]
 
 MASK_COLOURS = {"m_hc": (0.1, 0.9, 0.2), "m_bc": (1.0, 0.75, 0.0), "gt": (0.2, 0.5, 1.0)}
@@ -32,6 +42,24 @@ def save_figure(fig: matplotlib.figure.Figure, path: str | Path, dpi: int = 110)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     return Path(path)
+
+
+def save_and_show(fig: matplotlib.figure.Figure, path: str | Path, dpi: int = 110) -> None:
+    """Save ``fig`` (:func:`save_figure`), show that PNG in the notebook, and close the figure.
+
+    The figure is rendered once, for the file, and the notebook shows the very same picture
+    (``plt.show()`` after saving would render it a second time). Outside IPython nothing is
+    shown. Returns None, so that a notebook cell ending with it prints nothing more.
+    """
+    path = save_figure(fig, path, dpi=dpi)
+    plt.close(fig)
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover - IPython ships with the notebook extras
+        return
+    if get_ipython() is not None:
+        display(Image(filename=str(path)))
 
 
 def plot_fixations(ax, image: np.ndarray, points: np.ndarray, numbers: int = 40) -> None:
@@ -282,22 +310,27 @@ def plot_similarity(vectors: np.ndarray, labels: Sequence[str], title: str = "")
 # ----------------------------------------------------------------------------------------------
 # Training: worked examples and predictions
 # ----------------------------------------------------------------------------------------------
-def show_panels(rows: Sequence[Sequence[tuple]], size: float = 2.4) -> matplotlib.figure.Figure:
+def show_panels(rows: Sequence[Sequence[tuple]], size: float = 2.4, colorbar: str | None = None) -> matplotlib.figure.Figure:
     """A grid of panels; each panel is ``(image, layer, kind, title)``.
 
-    ``kind``: ``"heat"`` (soft map in [0, 1]), ``"mask"`` (binary, red), ``"labels"`` (a label
-    map with 1 = foreground green, 0 = background red, -1 = ignored, left uncoloured) or None
-    (the image alone). ``image`` may be H x W x 3 uint8, H x W grey, or None (``layer`` alone).
+    ``kind``: ``"heat"`` (soft map in [0, 1]; over the image, or in full colour when ``image``
+    is None), ``"mask"`` (binary, red), ``"labels"`` (a label map with 1 = foreground green,
+    0 = background red, -1 = ignored, left uncoloured) or None (the image alone). ``image`` may
+    be H x W x 3 uint8, H x W grey, or None (``layer`` alone).
+    ``colorbar``: a label; when given, one colour bar (0..1, the heat panels' scale) is drawn on
+    the right of the grid.
     """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols + (0.6 if colorbar else 0), size * n_rows), squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     for r, row in enumerate(rows):
         for c, (image, layer, kind, title) in enumerate(row):
             ax = axes[r, c]
             base = image if image is not None else np.zeros((*np.asarray(layer).shape[:2], 3), np.uint8)
-            if kind == "heat":
+            if kind == "heat" and image is None:
+                ax.imshow(layer, cmap="jet", vmin=0, vmax=1)  # a map alone: full colour, as on the colour bar
+            elif kind == "heat":
                 overlay(ax, base, layer, "heat")
             elif kind == "mask":
                 overlay(ax, base, layer, "mask", colour=(1.0, 0.15, 0.15))
@@ -311,6 +344,11 @@ def show_panels(rows: Sequence[Sequence[tuple]], size: float = 2.4) -> matplotli
                 ax.imshow(base, cmap="gray" if base.ndim == 2 else None)
             ax.set_title(title, fontsize=8)
     fig.tight_layout()
+    if colorbar:
+        mappable = plt.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap="jet")
+        bar = fig.colorbar(mappable, ax=list(axes.flat), fraction=0.02, pad=0.01)
+        bar.set_label(colorbar, fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     return fig
 
 
@@ -321,3 +359,104 @@ def denormalise(image: np.ndarray) -> np.ndarray:
     x = (x - x.min()) / max(float(x.max() - x.min()), 1e-6)
     x = (x * 255).astype(np.uint8)
     return np.repeat(x, 3, axis=2) if x.ndim == 3 and x.shape[2] == 1 else x
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook helpers: shipped real-data results beside this run's numbers; options as a table
+# ----------------------------------------------------------------------------------------------
+def shipped_results(name: str, root: str | Path | None = None) -> dict | None:
+    """``benchmarks/results/<name>.json`` of the checkout (real-data results), or None.
+
+    Args:
+        name: the file's stem, e.g. ``"kvasir_cpu"``, ``"gaze"``.
+        root: the checkout (default: found from the working directory, then from this file).
+    """
+    import json
+
+    from .config import project_root
+
+    root = Path(root) if root is not None else (project_root() or project_root(Path(__file__).parent))
+    if root is None:
+        return None
+    path = Path(root) / "benchmarks" / "results" / f"{name}.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def dig(data, *keys, default=None):
+    """``data[k1][k2]...``, or ``default`` when any level is missing (None-safe)."""
+    for key in keys:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        elif isinstance(data, (list, tuple)) and isinstance(key, int) and -len(data) <= key < len(data):
+            data = data[key]
+        else:
+            return default
+    return data
+
+
+def expectations(rows: Sequence[tuple], run_label: str = "this run", real_label: str = "real Kvasir-SEG",
+                 digits: int = 3):
+    """A "You should see" table: each quantity with this run's value beside the shipped real one.
+
+    Args:
+        rows: ``(quantity, this run's value, the real-data value, where the real value comes from)``;
+            a value may be None (shown as a dash).
+
+    Returns:
+        a pandas DataFrame indexed by quantity; numbers as text with ``digits`` decimals (one
+        significant digit in exponent form when smaller than that, none from 1000 up).
+    """
+    import pandas as pd
+
+    def cell(v):
+        if v is None:
+            return "-"
+        if isinstance(v, (bool, np.bool_)):
+            return str(bool(v))
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            v = float(v)
+            if not np.isfinite(v):
+                return "n/a"
+            if v != 0 and abs(v) < 10 ** -digits:
+                return f"{v:.1e}"  # a tiny number (a float-rounding error) keeps its order of magnitude
+            return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.{digits}f}"
+        return v
+
+    frame = pd.DataFrame([{"quantity": q, run_label: cell(a), real_label: cell(b), "real value from": src or "-"}
+                          for q, a, b, src in rows]).set_index("quantity")
+    return frame
+
+
+def options_table(options, defaults=None):
+    """A dataclass of options (e.g. :class:`fgi_core.train.FGIOptions`) as a one-column table.
+
+    Args:
+        options: the dataclass instance.
+        defaults: another instance (default: the class built with no arguments, when it can be);
+            options that differ from it are marked in a second column.
+
+    Returns:
+        a pandas DataFrame indexed by option.
+    """
+    import dataclasses
+
+    import pandas as pd
+
+    values = dataclasses.asdict(options)
+    if defaults is None:
+        try:
+            defaults = type(options)()
+        except TypeError:
+            defaults = None
+    base = dataclasses.asdict(defaults) if defaults is not None else {}
+    rows = [{"option": k, "value": repr(v) if isinstance(v, str) else v,
+             "changed": "" if k not in base or base[k] == v else f"default {base[k]!r}"} for k, v in values.items()]
+    frame = pd.DataFrame(rows).set_index("option")
+    if not frame["changed"].any():
+        frame = frame.drop(columns="changed")
+    return frame

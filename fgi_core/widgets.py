@@ -283,7 +283,7 @@ def _fmt(v: Any) -> str:
 
 
 def render_view(record, view: View = View(), attention: Sequence[np.ndarray] | None = None,
-                scores: Mapping[str, Any] | None = None, size: float = 3.6) -> matplotlib.figure.Figure:
+                scores: Mapping[str, Any] | None = None, size: float = 3.8) -> matplotlib.figure.Figure:
     """One image as the inspector shows it: three panels.
 
     1. **layers** -- :func:`compose` of the layers on in ``view.layers`` (heatmap and refined map
@@ -333,14 +333,14 @@ def render_view(record, view: View = View(), attention: Sequence[np.ndarray] | N
         ax.set_axis_off()
     ax0.imshow(composed, interpolation="nearest")
     shown = [n for n in LAYERS if n in layers and n != "image"]
-    ax0.set_title("layers: " + (", ".join(shown) or "image only"), fontsize=8)
+    ax0.set_title(textwrap.fill("layers: " + (", ".join(shown) or "image only"), 48), fontsize=9)
     if "fixations" in layers and len(record.points):
         xy = fixation_offsets(record.points, h, w)
         ax0.plot(xy[:, 0], xy[:, 1], "-", color="white", lw=0.8, alpha=0.8)
         ax0.scatter(xy[:, 0], xy[:, 1], s=_fixation_sizes(record.points), c=np.arange(len(xy)), cmap="autumn",
                     edgecolors="black", linewidths=0.5, alpha=0.85, zorder=3)
         for k in range(min(30, len(xy))):
-            ax0.annotate(str(k + 1), tuple(xy[k]), color="black", fontsize=5, ha="center", va="center", zorder=4)
+            ax0.annotate(str(k + 1), tuple(xy[k]), color="black", fontsize=6, ha="center", va="center", zorder=4)
     ax0.set_xlim(-0.5, w - 0.5)
     ax0.set_ylim(h - 0.5, -0.5)
 
@@ -348,12 +348,12 @@ def render_view(record, view: View = View(), attention: Sequence[np.ndarray] | N
     if att is None:
         ax1.imshow(_rgb_float(record.image, (h, w)).astype(np.uint8))
         ax1.text(0.5, 0.5, "no attention\n(teacher without text fusion)", transform=ax1.transAxes, ha="center",
-                 va="center", fontsize=8, color="white", bbox={"facecolor": "black", "alpha": 0.6})
-        ax1.set_title("teacher attention", fontsize=8)
+                 va="center", fontsize=9, color="white", bbox={"facecolor": "black", "alpha": 0.6})
+        ax1.set_title("teacher attention", fontsize=9)
     else:
         m, label = att
         ax1.imshow(compose(record.image, [(stretch(m), 0.6)]), interpolation="nearest")
-        ax1.set_title(textwrap.fill(f"teacher attention: {label}; shown from {float(m.min()):.3f} to {float(m.max()):.3f}", 64), fontsize=7)
+        ax1.set_title(textwrap.fill(f"teacher attention: {label}; shown from {float(m.min()):.3f} to {float(m.max()):.3f}", 56), fontsize=8)
 
     if view.description:
         lines: list[tuple[str, dict]] = [(f"{record.id}  [{record.status}]", {"weight": "bold"})]
@@ -365,7 +365,7 @@ def render_view(record, view: View = View(), attention: Sequence[np.ndarray] | N
                     "Boundary": ("boundary", "boundary_match")}
         for name, value in fields.items():
             style = {"weight": "bold", "color": "tab:red"} if name == view.focus else {}
-            for k, line in enumerate(textwrap.wrap(f"{name}: {value}", 52) or [""]):
+            for k, line in enumerate(textwrap.wrap(f"{name}: {value}", 48) or [""]):
                 lines.append((("   " if k else "") + line, style))
             if name in measured and measured[name][0] in s:
                 key, ok = measured[name]
@@ -377,11 +377,12 @@ def render_view(record, view: View = View(), attention: Sequence[np.ndarray] | N
             lines.append((f"CC(heatmap, p) {_fmt(s.get('cc'))}   NSS {_fmt(s.get('nss'))}", {}))
             lines.append((f"AUC of heatmap: prediction {_fmt(s.get('auc_pred'))}, truth {_fmt(s.get('auc_gt'))}", {}))
             lines.append((f"area {_fmt(s.get('area_fraction'))}   boundary sharpness {_fmt(s.get('edge_strength'))}", {}))
-        y, step = 0.99, min(0.055, 0.98 / max(len(lines), 1))
+        y, step = 1.0, min(0.065, 1.0 / max(len(lines), 1))
+        font = 8.5 if step >= 0.055 else 7.5  # the text fits the panel's height either way
         for text, style in lines:
-            ax2.text(0.0, y, text, transform=ax2.transAxes, fontsize=6.5, va="top", family="monospace", **style)
+            ax2.text(0.0, y, text, transform=ax2.transAxes, fontsize=font, va="top", family="monospace", **style)
             y -= step
-    fig.suptitle(f"{record.id}: {view.source} prediction at p >= {view.threshold:.2f}; attention stage {view.stage}", fontsize=9)
+    fig.suptitle(f"{record.id}: {view.source} prediction at p >= {view.threshold:.2f}; attention stage {view.stage}", fontsize=10)
     return fig
 
 
@@ -568,7 +569,7 @@ class Inspector:
         dpi: resolution of the rendered PNG.
     """
 
-    def __init__(self, inspection, view: View | None = None, dpi: int = 80, **overrides: Any):
+    def __init__(self, inspection, view: View | None = None, dpi: int = 90, **overrides: Any):
         import ipywidgets as W
 
         self.inspection = inspection

@@ -552,7 +552,7 @@ def fit(
         StaleCheckpointError: ``resume`` found a checkpoint trained with other method options
             or training settings than ``method.config`` and ``cfg`` (each difference named).
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     run, train, val = _setup(method, train, val, Path(out_dir), cfg)
     if resume:
