@@ -107,8 +107,6 @@ def test_no_dangling_references_in_code_and_docs():
     assert not hits, "cite docs/method.md or docs/design.md (or the paper) instead:\n" + "\n".join(hits)
 
 
-@pytest.mark.xfail(strict=False, reason="the notebooks still cite the planning files; their owner replaces "
-                                        "those references with docs/method.md sections")
 def test_no_dangling_references_in_notebooks():
     hits = dangling_references(("notebooks/*.ipynb",))
     assert not hits, "cite docs/method.md or docs/design.md (or the paper) instead:\n" + "\n".join(hits)
