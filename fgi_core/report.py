@@ -123,6 +123,9 @@ def write_report(run_dir: str | Path, status: Mapping[str, Any] | None = None) -
     lines = [f"# Run `{run_dir.parent.name}/{run_dir.name}`", ""]
     profile = (status or {}).get("profile") or ((status or {}).get("parameters") or {}).get("profile")
     lines += smoke_test_note(run_dir, profile)
+    if status and status.get("warnings"):
+        lines += ["> **Warning** -- training reported a problem; read the stage's log before trusting its numbers:", ">"]
+        lines += [f"> - {w}" for w in status["warnings"]] + [""]
     if status:
         lines += [f"State: **{status.get('state', '?')}** (updated {status.get('updated', '?')})", ""]
         params = status.get("parameters", {})

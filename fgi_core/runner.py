@@ -240,6 +240,19 @@ def _write_status(run_dir: Path, status: dict[str, Any]) -> None:
     write_json(run_dir / STATUS_FILE, status)
 
 
+def training_warnings(run_dir: Path) -> list[str]:
+    """The warnings the training stages of ``run_dir`` recorded in their ``summary.json`` (e.g.
+    a collapsed network, :data:`fgi_core.train.engine.COLLAPSE_RULE`), each with its folder."""
+    found = []
+    for summary in sorted(Path(run_dir).glob("*/summary.json")) + sorted(Path(run_dir).glob("baselines/*/summary.json")):
+        try:
+            warnings = read_json(summary).get("warnings") or []
+        except (OSError, ValueError):
+            continue
+        found += [f"{summary.parent.relative_to(run_dir)}: {w}" for w in warnings]
+    return found
+
+
 def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path:
     """Run every notebook of ``status`` that is not done, from the first such, in order."""
     import papermill as pm
@@ -298,6 +311,11 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
             raise NotebookFailed(f"{name} {reason}\nThe executed notebook with the error is kept at {out}",
                                  out, run_dir, name) from (None if isinstance(err, pm.PapermillExecutionError) else err)
         entry.update(status="done", finished=_now(), seconds=round(time.perf_counter() - t0, 1))
+        alarms = training_warnings(run_dir)
+        if alarms:  # e.g. a collapsed stage: loud in the log, the status and the report
+            status["warnings"] = alarms
+            for line in alarms:
+                log(f"WARNING: {line}")
         export_html(out, log)
         _write_status(run_dir, status)
         write_report(run_dir, status)

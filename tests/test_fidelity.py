@@ -315,3 +315,17 @@ def test_training_loop_makes_no_host_sync_between_logs(tmp_path, monkeypatch):
     calls["n"] = 0
     fit(method, data, None, tmp_path / "b", tiny_cfg(iterations=12, log_every=12, ckpt_every=12))
     assert calls["n"] == few  # twice the iterations, the same number of reads: none per iteration
+
+
+def test_collapse_warnings_reach_status_and_report(tmp_path):
+    from fgi_core.io import read_json, write_json
+    from fgi_core.report import write_report
+    from fgi_core.runner import training_warnings
+
+    write_json(tmp_path / "student" / "summary.json", {"warnings": ["stage 'student' collapsed: Dice 0.000 at iteration 30"]})
+    write_json(tmp_path / "baselines" / "m_bc" / "summary.json", {"warnings": []})
+    alarms = training_warnings(tmp_path)
+    assert alarms == ["student: stage 'student' collapsed: Dice 0.000 at iteration 30"]
+    write_report(tmp_path, {"state": "complete", "warnings": alarms, "parameters": {}, "sequence": [], "notebooks": {}})
+    assert "> - student: stage 'student' collapsed" in (tmp_path / "report.md").read_text()
+    assert read_json(tmp_path / "student" / "summary.json")["warnings"]
