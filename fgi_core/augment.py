@@ -384,6 +384,17 @@ def label_disagreement(m_hc: torch.Tensor, m_bc: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # CWC perturbations (authors' code)
 # ----------------------------------------------------------------------------------------------
+def _check_mix_inputs(images: torch.Tensor, target_logits: torch.Tensor, alpha: float) -> None:
+    """The checks both CutMix variants make (shapes name both tensors)."""
+    if images.ndim != 4 or target_logits.ndim != 4 or images.shape[0] != target_logits.shape[0] or images.shape[2:] != target_logits.shape[2:]:
+        raise ValueError(
+            f"images of shape {shape_of(images)} and target_logits of shape {shape_of(target_logits)} "
+            f"must be B x C x H x W and B x K x H x W with the same B, H, W"
+        )
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+
+
 def cutmix(
     images: torch.Tensor,
     target_logits: torch.Tensor,
@@ -427,18 +438,7 @@ def cutmix(
     """
     check_tensor(images, "images")
     check_tensor(target_logits, "target_logits")
-    if (
-        images.ndim != 4
-        or target_logits.ndim != 4
-        or images.shape[0] != target_logits.shape[0]
-        or images.shape[2:] != target_logits.shape[2:]
-    ):
-        raise ValueError(
-            f"images of shape {shape_of(images)} and target_logits of shape {shape_of(target_logits)} "
-            f"must be B x C x H x W and B x K x H x W with the same B, H, W"
-        )
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha}")
+    _check_mix_inputs(images, target_logits, alpha)
     b, _, h, w = images.shape
     gen_device = generator.device if generator is not None else torch.device("cpu")
     seed = int(torch.randint(0, 2**63 - 1, (), generator=generator, device=gen_device).item())
@@ -506,13 +506,7 @@ def cutmix_pairs(
     """
     check_tensor(images, "images")
     check_tensor(target_logits, "target_logits")
-    if images.ndim != 4 or target_logits.ndim != 4 or images.shape[0] != target_logits.shape[0] or images.shape[2:] != target_logits.shape[2:]:
-        raise ValueError(
-            f"images of shape {shape_of(images)} and target_logits of shape {shape_of(target_logits)} "
-            f"must be B x C x H x W and B x K x H x W with the same B, H, W"
-        )
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha}")
+    _check_mix_inputs(images, target_logits, alpha)
     b, _, h, w = images.shape
     device = images.device
     lam = _beta(alpha, generator, device)

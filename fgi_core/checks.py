@@ -139,20 +139,9 @@ def download_hint(dataset: str) -> str:
 
 def _data_candidates(dataset: str) -> list[Path]:
     """Where :func:`fgi_core.runs.find_data_root` looks when no data root is given."""
-    from .config import project_root, shared_realdata
-    from .runs import DATA_FOLDERS
+    from .runs import data_root_candidates
 
-    folder = DATA_FOLDERS.get(dataset, dataset)
-    candidates = []
-    if os.environ.get("FGI_DATA_ROOT"):
-        candidates.append(Path(os.environ["FGI_DATA_ROOT"]).expanduser() / folder)
-    root = project_root()
-    if root is not None:
-        candidates.append(root / "data" / folder)
-    real = shared_realdata()
-    if real is not None:
-        candidates.append(real / folder)
-    return candidates
+    return data_root_candidates(dataset)
 
 
 def resolve_data_root(dataset: str, data_root: str | os.PathLike | None = None) -> Path | None:

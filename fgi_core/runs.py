@@ -131,6 +131,24 @@ class StageContext:
     device: str
 
 
+def data_root_candidates(dataset: str) -> list[Path]:
+    """Where a dataset is looked for when no data root is given, in order:
+    ``$FGI_DATA_ROOT/<folder>``, ``<checkout>/data/<folder>``, the real-data folder beside it."""
+    from .config import project_root, shared_realdata
+
+    folder = DATA_FOLDERS.get(dataset, dataset)
+    candidates = []
+    if os.environ.get("FGI_DATA_ROOT"):
+        candidates.append(Path(os.environ["FGI_DATA_ROOT"]).expanduser() / folder)
+    root = project_root()
+    if root is not None:
+        candidates.append(root / "data" / folder)
+    real = shared_realdata()
+    if real is not None:
+        candidates.append(real / folder)
+    return candidates
+
+
 def find_data_root(dataset: str, data_root: str | os.PathLike | None = None) -> Path:
     """The folder of a real dataset: ``data_root``, else ``$FGI_DATA_ROOT/<folder>``, else ``data/<folder>``.
 
@@ -144,16 +162,7 @@ def find_data_root(dataset: str, data_root: str | os.PathLike | None = None) -> 
         if not path.is_dir():
             raise FileNotFoundError(f"data_root {path} is not a folder")
         return path
-    folder = DATA_FOLDERS.get(dataset, dataset)
-    candidates = []
-    if os.environ.get("FGI_DATA_ROOT"):
-        candidates.append(Path(os.environ["FGI_DATA_ROOT"]).expanduser() / folder)
-    root = project_root()
-    if root is not None:
-        candidates.append(root / "data" / folder)
-    real = shared_realdata()
-    if real is not None:
-        candidates.append(real / folder)
+    candidates = data_root_candidates(dataset)
     for c in candidates:
         if c.is_dir():
             return c
