@@ -174,3 +174,27 @@ def test_new_homes_run_their_examples():
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
     assert backbone.student_widths((8, 16, 32, 64, 128, 16)) == (4, 8, 16, 32, 64, 8)
+
+
+def test_one_fixation_to_pixel_rule():
+    """The heatmap canvas, the saliency map, the gaze statistics and the describer place fixations alike."""
+    import numpy as np
+
+    from fgi_core.gaze.coords import pixel_indices, share_inside
+    from fgi_core.gaze.heatmap import canvas_indices
+    from fgi_core.gaze.stats import fraction_inside
+    from fgi_core.metrics.saliency import fixation_map
+
+    x, y = np.array([0.0, 0.5, 0.999, 1.0]), np.array([1.0, 0.25, 0.0, 0.5])
+    assert [a.tolist() for a in pixel_indices(x, y, 4, 8)] == [[3, 1, 0, 2], [0, 4, 7, 7]]  # x = 0 is column 0
+    assert canvas_indices(np.stack([x, y], 1), canvas=8).tolist() == [[7, 0], [2, 4], [0, 7], [4, 7]]
+    points = np.stack([x, y, np.array([100.0, 200.0, 300.0, 400.0])], 1)
+    hits = fixation_map(points, 4, 8, weight="count")
+    assert hits[3, 0] == hits[1, 4] == hits[0, 7] == hits[2, 7] == 1 and hits.sum() == 4
+    mask = np.zeros((4, 8), bool)
+    mask[1, 4] = mask[2, 7] = True
+    assert fraction_inside(points, mask) == share_inside(points, mask) == 0.5
+    assert share_inside(points, mask, weighted=True) == (200 + 400) / 1000
+    source = "".join(open(f"fgi_core/{p}").read() for p in ("gaze/heatmap.py", "gaze/stats.py", "gaze/fixations.py",
+                                                             "metrics/saliency.py", "explain/backends.py"))
+    assert "np.floor(" not in source.replace("np.floor(n *", "")  # the rule lives in gaze/coords.py only

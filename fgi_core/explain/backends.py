@@ -801,8 +801,9 @@ class DescriberExplainer(Explainer):
         cx, cy = centroid
         radius = float(np.sqrt(region.sum() / np.pi))
         if points is not None:
-            xi = np.clip((points[:, 0] * w).astype(int), 0, w - 1)
-            yi = np.clip((points[:, 1] * h).astype(int), 0, h - 1)
+            from ..gaze.coords import pixel_indices
+
+            yi, xi = pixel_indices(points[:, 0], points[:, 1], h, w)
             wts = points[:, 2] / points[:, 2].sum()
             inside = float(wts[region[yi, xi]].sum())
             dx, dy = points[:, 0] * w - cx * w, points[:, 1] * h - cy * h

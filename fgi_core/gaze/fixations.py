@@ -76,6 +76,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from fgi_core.gaze.coords import pixel_indices
 from fgi_core.io import atomic_path
 
 __all__ = [
@@ -815,8 +816,7 @@ def fixation_statistics(frame: pd.DataFrame, masks: Mapping[str, np.ndarray] | N
             m = m.astype(bool)
             H, W = m.shape
             pos = groups[image_id]
-            r = np.minimum(np.floor(ys[pos] * H).astype(np.int64), H - 1).clip(0)
-            c = np.minimum(np.floor(xs[pos] * W).astype(np.int64), W - 1).clip(0)
+            r, c = pixel_indices(xs[pos], ys[pos], H, W)
             inside = m[r, c]
             stats.loc[image_id, "fraction_inside"] = float(inside.mean())
             stats.loc[image_id, "fraction_inside_weighted"] = float(d[pos][inside].sum() / d[pos].sum())

@@ -54,9 +54,11 @@ def canvas_indices(xy: np.ndarray, canvas: int = CANVAS) -> np.ndarray:
         N x 2 int64 array of (row, col). Unlike the authors' ``round(v*768) - 1``, x = 0 maps
         to column 0, not to the last column.
     """
+    from .coords import pixel_indices
+
     xy = np.asarray(xy, dtype=np.float64)
-    idx = np.minimum(np.floor(xy * canvas), canvas - 1).astype(np.int64)
-    return np.stack([idx[:, 1], idx[:, 0]], axis=1)
+    rows, cols = pixel_indices(xy[:, 0], xy[:, 1], canvas, canvas)
+    return np.stack([rows, cols], axis=1)
 
 
 @lru_cache(maxsize=8)

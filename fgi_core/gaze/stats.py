@@ -15,13 +15,9 @@ def fraction_inside(points: np.ndarray, mask: np.ndarray, weighted: bool = False
 
     A fixation at normalised (x, y) falls on pixel ``(min(floor(y*H), H-1), min(floor(x*W), W-1))``.
     """
-    h, w = mask.shape
-    rows = np.minimum(np.floor(points[:, 1] * h), h - 1).astype(int)
-    cols = np.minimum(np.floor(points[:, 0] * w), w - 1).astype(int)
-    inside = np.asarray(mask, bool)[rows, cols]
-    if weighted:
-        return float((inside * points[:, 2]).sum() / points[:, 2].sum())
-    return float(inside.mean())
+    from .coords import share_inside
+
+    return share_inside(points, mask, weighted)
 
 
 def summarise_gaze(points_by_id: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray] | None = None) -> dict[str, float]:

@@ -134,8 +134,9 @@ def fixation_map(points: Any, height: int, width: int, weight: str = "count") ->
         raise ValueError("fixation coordinates must be finite and normalised to [0, 1]")
     out = np.zeros((int(height), int(width)), np.float32)
     if len(p):
-        rows = np.minimum(np.floor(p[:, 1] * height).astype(int), height - 1)
-        cols = np.minimum(np.floor(p[:, 0] * width).astype(int), width - 1)
+        from ..gaze.coords import pixel_indices
+
+        rows, cols = pixel_indices(p[:, 0], p[:, 1], int(height), int(width))
         np.add.at(out, (rows, cols), 1.0 if weight == "count" else p[:, 2])
     return out
 
