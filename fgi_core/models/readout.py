@@ -38,6 +38,7 @@ __all__ = ["ACTIVATIONS", "foreground_probability", "foreground", "two_class_log
 #: How a two-channel output is read.
 ACTIVATIONS = ("softmax", "sigmoid")
 
+
 def activation_for_loss(loss: str) -> str:
     """The activation a network trained with ``loss`` (``pce``, ``ce`` or ``bce``) is read with.
 
@@ -120,7 +121,7 @@ def stored_activation(state: dict, name: str, stage_dir: str | Path | None = Non
         from fgi_core.losses import SUPERVISED_LOSSES
 
         if loss in SUPERVISED_LOSSES:
-            return SUPERVISED_LOSSES[loss].activation
+            return activation_for_loss(loss)
     if name in ("teacher", "student"):
         warnings.warn(f"checkpoint without a recorded activation for {name!r}: read with softmax over both channels "
                       "(right for networks trained with pCE / CE, wrong for BCE)", stacklevel=2)

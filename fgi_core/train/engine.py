@@ -145,7 +145,8 @@ class Method:
 
 def _autocast(device: str, amp: str):
     kind = device.split(":")[0]
-    enabled = resolve_amp(amp, device)[0] == "bf16"
+    # "bf16" / "off" as given (fit passes its resolved choice, so the step never re-asks the CPU)
+    enabled = amp == "bf16" or (amp == "auto" and resolve_amp(amp, device)[0] == "bf16")
     return torch.autocast(device_type=kind if kind in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
@@ -417,7 +418,7 @@ def _train_step(run: _Run, train: TrainingData, iteration: int) -> dict:
         batch = flip_batch(batch, run.aug)  # drawn for the whole global batch: the same on every rank
     if world > 1:
         batch = {k: v[run.dist_info.rank :: world] for k, v in batch.items()}
-    with _autocast(run.device, cfg.amp):
+    with _autocast(run.device, run.amp_used):
         losses = run.method.loss(batch, iteration, run.noise)
     total = losses["total"]
     if world > 1:  # every trainable parameter takes part in each step's gradient all-reduce
