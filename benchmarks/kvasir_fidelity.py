@@ -12,6 +12,10 @@ Rows (joint training from one pCE teacher trained here first; val Dice at the tr
 * ``both`` / ``darm_only`` / ``cwc_only`` / ``neither``: DARM on/off x CWC on/off (AFC on),
   DARM's target ``background`` (the default);
 * ``both_ignore``: both, with DARM's target ``ignore`` (the earlier default);
+* ``both_keep``: both, with DARM's target ``keep`` (only the image is masked);
+* ``both_label_source``: both, with U from the labels (M_hc vs M_bc, the authors' source)
+  instead of the networks' predictions: a set that does not grow when the student predicts
+  less foreground (the feedback test for the ``background`` target);
 * ``bce_student_cwc``: the student trained with BCE on M_bc (the authors' loss) and CWC, no DARM:
   validated with the sigmoid of channel 1 (how it was trained) and also scored with the softmax
   over both channels (the old, wrong rule), to measure what that rule cost;
@@ -48,6 +52,8 @@ ROWS = {
     "cwc_only": {"use_darm": False},
     "neither": {"use_darm": False, "use_cwc": False},
     "both_ignore": {"darm_target": "ignore"},
+    "both_keep": {"darm_target": "keep"},
+    "both_label_source": {"darm_source": "labels"},
     "bce_student_cwc": {"student_loss": "bce", "use_darm": False},
     "authors": dict(AUTHORS_CODE_OPTIONS),
     "authors_paper_schedule": dict(AUTHORS_CODE_OPTIONS),

@@ -100,9 +100,10 @@ def darm(
     """Disagreement-aware random masking: zero square blocks centred on random pixels of U.
 
     docs/method.md §4.4 (DARM; ``ratio`` 0.3, odd ``sides`` 3..11 in every profile;
-    ``darm_source`` picks U: ``"predictions"`` -> :func:`disagreement` (default in ``quick`` /
-    ``cpu``), ``"labels"`` -> :func:`label_disagreement` (``paper``); ``darm_target`` is this
-    function's ``target``: ``"ignore"`` (``quick`` / ``cpu``) or ``"background"`` (``paper``)).
+    ``darm_source`` picks U: ``"predictions"`` -> :func:`disagreement` (``quick`` / ``cpu``),
+    ``"labels"`` -> :func:`label_disagreement` (``paper``); ``darm_target`` is this function's
+    ``target``, ``"background"`` in every profile; ``darm_budget`` is ``budget``, ``"batch"`` in
+    ``paper``; the two option sets: docs/method.md §5).
 
     The recipe, per image: draw centres uniformly from the pixels of U (with replacement), give
     each a square block of an odd side drawn uniformly from ``sides[0], sides[0] + 2, ...,
@@ -179,14 +180,7 @@ def darm(
     """
     target = look_up_option(target, DARM_TARGETS, "darm target")
     budget = look_up_option(budget, DARM_BUDGETS, "darm budget")
-    check_tensor(images, "images")
-    if images.ndim != 4:
-        raise ValueError(f"images must be B x C x H x W, got shape {shape_of(images)}")
-    check_mask(labels, "labels", images, "images")
-    check_mask(disagreement, "disagreement", images, "images")
-    if not 0.0 <= float(ratio) <= 1.0:
-        raise ValueError(f"ratio must be in [0, 1], got {ratio}")
-    lo, hi = _check_sides(sides)
+    lo, hi = _check_darm_inputs(images, labels, disagreement, ratio, sides)
 
     u = binary_mask(disagreement).to(images.device)
     if budget == "batch":
@@ -203,6 +197,20 @@ def darm(
     if not return_blocks:
         return masked_images, labels_out, block_mask
     return masked_images, labels_out, block_mask, blocks
+
+
+def _check_darm_inputs(images: torch.Tensor, labels: torch.Tensor, disagreement: torch.Tensor, ratio: float,
+                       sides: tuple[int, int]) -> tuple[int, int]:
+    """Check :func:`darm`'s tensors (``B x C x H x W`` images, ``B x H x W`` labels and U) and
+    numbers; the smallest and largest block side."""
+    check_tensor(images, "images")
+    if images.ndim != 4:
+        raise ValueError(f"images must be B x C x H x W, got shape {shape_of(images)}")
+    check_mask(labels, "labels", images, "images")
+    check_mask(disagreement, "disagreement", images, "images")
+    if not 0.0 <= float(ratio) <= 1.0:
+        raise ValueError(f"ratio must be in [0, 1], got {ratio}")
+    return _check_sides(sides)
 
 
 def _image_budget_blocks(u: torch.Tensor, ratio: float, lo: int, hi: int,

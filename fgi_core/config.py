@@ -3,7 +3,8 @@
 Three ideas live here and nowhere else:
 
 * a **dataset preset** holds what docs/method.md §1 fixes per dataset (gaze sigma, the two pseudo-mask
-  thresholds, channels, whether gaze is recorded or simulated);
+  thresholds, channels, whether gaze is recorded or simulated); each dataset reader registers its
+  own (:mod:`fgi_core.data.base`), :data:`PRESETS` is a view of them;
 * a **profile** (``quick``, ``cpu``, ``paper``) sets size, widths, iterations and batch in one
   name; later stages add their fields to :class:`Profile`;
 * a **run folder** ``runs/<dataset>/<run-name>/`` is where every stage writes and the next reads.
@@ -23,6 +24,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from .registry import RegistryView
 
 __all__ = [
     "DatasetPreset",
@@ -95,20 +98,15 @@ class DatasetPreset:
         look_up_option(self.gaze, ("recorded", "simulated"), "gaze source")
 
 
-PRESETS: dict[str, DatasetPreset] = {
-    p.name: p
-    for p in (
-        DatasetPreset("kvasir", "endoscopy", 3, 70 / 768, 0.5, 0.3),
-        DatasetPreset("isic", "dermoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
-        DatasetPreset("nci-isbi", "mri", 1, 50 / 768, 0.4, 0.2),
-        # The synthetic flavours borrow the preset of the modality they imitate; their gaze is
-        # simulated from the ground-truth mask by design (docs/design.md §4.3).
-        DatasetPreset("synthetic", "endoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
-        DatasetPreset("synthetic-endoscopy", "endoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
-        DatasetPreset("synthetic-mri", "mri", 1, 50 / 768, 0.4, 0.2, gaze="simulated"),
-        DatasetPreset("synthetic-dermoscopy", "dermoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated"),
-    )
-}
+def _registered_presets() -> dict[str, DatasetPreset]:
+    from .data.base import dataset_presets  # importing fgi_core.data registers every reader
+
+    return dataset_presets()
+
+
+#: Preset name -> :class:`DatasetPreset`: a read-only view of the presets the dataset readers
+#: register (``kvasir``, ``isic``, ``nci-isbi``, ``synthetic`` and ``synthetic-<flavour>``).
+PRESETS: Mapping[str, DatasetPreset] = RegistryView(_registered_presets, "dataset preset")
 
 
 def get_preset(dataset: str, **overrides: Any) -> DatasetPreset:

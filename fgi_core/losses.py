@@ -56,12 +56,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from fgi_core.config import look_up_option
+from fgi_core.registry import Registry
 
 from .augment import (  # noqa: F401 - re-exported: the perturbations' old home
     DARM_BUDGETS,
@@ -387,16 +388,7 @@ def cwc_loss(
         if not 0.0 <= float(tau) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {tau}")
 
-    with torch.no_grad():
-        # at least float32 for the targets (bf16 logits), float64 kept as is
-        p_t = torch.softmax(target_logits.detach().to(torch.promote_types(target_logits.dtype, torch.float32)), dim=1)
-        w_pos, y_pos = p_t.max(dim=1)  # B x H x W
-        # the least likely class other than y~: for K = 2 exactly 1 - y~, even at a tie
-        others = p_t.scatter(1, y_pos[:, None], float("inf"))
-        w_neg, y_neg = others.min(dim=1)
-        omega_pos = w_pos >= tau_pos
-        omega_neg = w_neg < tau_neg
-
+    w_pos, y_pos, w_neg, y_neg, omega_pos, omega_neg = _cwc_targets(target_logits, tau_pos, tau_neg)
     log_p = torch.log_softmax(logits, dim=1)
     nll_pos = -log_p.gather(1, y_pos[:, None]).squeeze(1)
     # log(1 - p_s[c-]) = logsumexp of the other classes' log-probabilities; clamp at log 1e-6
@@ -412,6 +404,30 @@ def cwc_loss(
     n_pos = omega_pos.sum().clamp_min(1).to(log_p.dtype)
     n_neg = omega_neg.sum().clamp_min(1).to(log_p.dtype)
     return term_pos.sum() / n_pos + term_neg.sum() / n_neg
+
+
+class _CwcTargets(NamedTuple):
+    """What the target network says at each pixel, for :func:`cwc_loss` (each ``B x H x W``)."""
+
+    w_pos: torch.Tensor  # max_c p_t
+    y_pos: torch.Tensor  # argmax_c p_t (int64)
+    w_neg: torch.Tensor  # p_t of the least likely class other than y_pos
+    y_neg: torch.Tensor  # that class (int64)
+    omega_pos: torch.Tensor  # bool: w_pos >= tau_pos
+    omega_neg: torch.Tensor  # bool: w_neg < tau_neg
+
+
+@torch.no_grad()
+def _cwc_targets(target_logits: torch.Tensor, tau_pos: float, tau_neg: float) -> _CwcTargets:
+    """The confident class, the ruled-out class and the two regions of docs/method.md §4.6, from
+    ``B x K x H x W`` ``target_logits`` (detached; no gradient)."""
+    # at least float32 for the targets (bf16 logits), float64 kept as is
+    p_t = torch.softmax(target_logits.detach().to(torch.promote_types(target_logits.dtype, torch.float32)), dim=1)
+    w_pos, y_pos = p_t.max(dim=1)  # B x H x W
+    # the least likely class other than y~: for K = 2 exactly 1 - y~, even at a tie
+    others = p_t.scatter(1, y_pos[:, None], float("inf"))
+    w_neg, y_neg = others.min(dim=1)
+    return _CwcTargets(w_pos, y_pos, w_neg, y_neg, w_pos >= tau_pos, w_neg < tau_neg)
 
 
 def rampup(t: float, length: float = 4000) -> float:
@@ -473,8 +489,8 @@ class SupervisedLoss:
     apply: Callable[..., torch.Tensor]
 
 
-#: name -> :class:`SupervisedLoss`, filled by :func:`register_loss`.
-SUPERVISED_LOSSES: dict[str, SupervisedLoss] = {}
+#: name -> :class:`SupervisedLoss`, filled by :func:`register_loss` (the project's one registry style).
+SUPERVISED_LOSSES: Registry = Registry("loss")
 
 
 def register_loss(name: str, roles: Sequence[str], activation: str, ignores: bool = False) -> Callable:
@@ -490,9 +506,7 @@ def register_loss(name: str, roles: Sequence[str], activation: str, ignores: boo
     look_up_option(activation, ACTIVATIONS, "activation")
 
     def wrap(apply: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        if name in SUPERVISED_LOSSES:
-            raise ValueError(f"loss {name!r} is registered twice")
-        SUPERVISED_LOSSES[name] = SupervisedLoss(name, tuple(roles), activation, bool(ignores), apply)
+        SUPERVISED_LOSSES.register(name, SupervisedLoss(name, tuple(roles), activation, bool(ignores), apply))
         return apply
 
     return wrap

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -26,8 +26,8 @@ from torch import nn
 from .config import get_profile, look_up_option, resolve_device
 from .evaluate import resize_probability
 
-__all__ = ["Predictor", "load_predictor", "predict_folder", "network_from_state", "widths_from_state", "find_checkpoint",
-           "checkpoint_networks", "pick_network", "NETWORKS"]
+__all__ = ["Predictor", "load_predictor", "predict_folder", "network_from_state", "widths_from_state", "student_teacher_widths",
+           "find_checkpoint", "checkpoint_networks", "pick_network", "NETWORKS"]
 
 #: What ``network=`` may name: the FGI networks, or ``network`` for a baseline's single model.
 NETWORKS = ("student", "teacher", "network")
@@ -45,8 +45,43 @@ def widths_from_state(state: dict[str, torch.Tensor], prefix: str = "backbone.")
         raise ValueError(f"not a BasicUNet backbone state dict: key {err} is missing (prefix {prefix!r})") from None
 
 
-def network_from_state(name: str, state: dict[str, torch.Tensor]) -> tuple[str, nn.Module]:
+def student_teacher_widths(state: dict[str, torch.Tensor], networks: Mapping[str, dict] | None = None) -> tuple[int, ...]:
+    """The six widths of the teacher a student's state dict was distilled against.
+
+    The student's four adapters end at the teacher's stage widths (``teacher_widths[1:5]``,
+    read off ``adapter.<s>.0.weight``, ``teacher_s x student_s x 1 x 1``). The teacher's first
+    and last widths are not in a student's weights: they are read from the teacher's state when
+    the checkpoint holds it (``networks["teacher"]``, a stage-2 checkpoint), else they are taken
+    as twice the student's (no weight depends on them).
+
+    Args:
+        state: the student's state dict.
+        networks: the checkpoint's ``networks`` entry (name -> state dict), or None.
+
+    Raises:
+        ValueError: the checkpoint's teacher has stage widths other than the student's adapters
+            (both named).
+    """
+    widths = widths_from_state(state)
+    adapted = tuple(int(state[f"adapter.{s}.0.weight"].shape[0]) for s in range(4))
+    teacher = (networks or {}).get("teacher")
+    if teacher is not None and "projection.0.0.weight" in teacher:
+        teacher_widths = widths_from_state(teacher)
+        if teacher_widths[1:5] != adapted:
+            raise ValueError(f"the checkpoint's teacher has stage widths {teacher_widths[1:5]}, but the student's adapters "
+                             f"end at {adapted}: they were not trained together")
+        return teacher_widths
+    return (2 * widths[0], *adapted, 2 * widths[5])
+
+
+def network_from_state(name: str, state: dict[str, torch.Tensor],
+                       networks: Mapping[str, dict] | None = None) -> tuple[str, nn.Module]:
     """Rebuild the module a checkpoint's ``name`` entry was saved from (weights not loaded).
+
+    Every width comes from the state dict's tensor shapes (:func:`widths_from_state`); a
+    student's teacher widths from :func:`student_teacher_widths` (the teacher's own state when
+    ``networks``, the checkpoint's ``networks`` entry, holds it), so a teacher whose widths are
+    not twice the student's is rebuilt as it was.
 
     Returns:
         (kind, module) with kind in ``student``, ``teacher``, ``unet``, ``gazemedseg``.
@@ -61,8 +96,7 @@ def network_from_state(name: str, state: dict[str, torch.Tensor]) -> tuple[str, 
     widths = widths_from_state(state)
     in_ch = int(state["backbone.conv_0.conv_0.conv.weight"].shape[1])
     if "adapter.0.0.weight" in state:
-        adapted = [int(state[f"adapter.{s}.0.weight"].shape[0]) for s in range(4)]
-        teacher_widths = (2 * widths[0], *adapted, 2 * widths[5])
+        teacher_widths = student_teacher_widths(state, networks)
         return "student", create_model("student", in_channels=in_ch, widths=widths, teacher_widths=teacher_widths)
     if "projection.0.0.weight" in state:
         fusion = "fusion.0.text_proj.weight" in state
@@ -146,29 +180,63 @@ class Predictor:
     def needs_text(self) -> bool:
         return self.kind == "teacher" and getattr(self.network, "use_fusion", False)
 
-    def _inputs(self, images: Sequence[np.ndarray], ids: Sequence[str] | None) -> dict[str, torch.Tensor]:
+    def inputs(self, images: Sequence[np.ndarray], ids: Sequence[str] | None = None,
+               text_length: int = 1) -> dict[str, torch.Tensor]:
+        """The network's batch of ``images`` (uint8 H x W x 3, or H x W), on ``device``.
+
+        Args:
+            images: B images at any size.
+            ids: their ids (a teacher that reads text looks its text up by id).
+            text_length: pad the text to at least this many tokens (e.g. the longest text of a
+                whole split, so that every batch of it has one L).
+
+        Returns:
+            ``image``: float32 ``B x C x S x S`` (resized with area interpolation, normalised as
+            in training); for a teacher that reads text also ``text`` (``B x L x D``, zero-padded
+            to the longest text, at least ``text_length``) and ``text_mask`` (``B x L`` bool,
+            True on real tokens; an empty text attends to one zero token).
+
+        Raises:
+            ValueError: a teacher that reads text without ``ids`` or text; KeyError: an id
+            without a text embedding.
+        """
         from .train.data import _normalise
 
         x = np.stack([_normalise(cv2.resize(im, (self.image_size, self.image_size), interpolation=cv2.INTER_AREA), self.channels) for im in images])
         batch = {"image": torch.from_numpy(x).to(self.device)}
         if self.needs_text:
-            if ids is None or self.text is None:
-                raise ValueError("this teacher reads text: pass the images' ids, and load it from a run folder with explain/ outputs")
-            missing = [i for i in ids if i not in self.text]
-            if missing:
-                raise KeyError(f"no text embedding for {missing[:5]} in the run's explain/ outputs")
-            length = max(self.text[i].shape[0] for i in ids)
-            dim = next(iter(self.text.values())).shape[1]
-            tokens = np.zeros((len(ids), max(length, 1), dim), np.float32)
-            mask = np.zeros((len(ids), max(length, 1)), bool)
-            for k, i in enumerate(ids):
-                n = self.text[i].shape[0]
-                tokens[k, :n], mask[k, :n] = self.text[i], True
-            mask[:, 0] |= ~mask.any(axis=1)
-            batch["text"], batch["text_mask"] = torch.from_numpy(tokens).to(self.device), torch.from_numpy(mask).to(self.device)
+            batch.update(self._text_batch(ids, text_length))
         return batch
 
+    def _text_batch(self, ids: Sequence[str] | None, text_length: int = 1) -> dict[str, torch.Tensor]:
+        """``text`` (B x L x D, zero-padded) and ``text_mask`` (B x L) of ``ids``, on ``device``."""
+        if ids is None or self.text is None:
+            raise ValueError("this teacher reads text: pass the images' ids, and load it from a run folder with explain/ outputs")
+        missing = [i for i in ids if i not in self.text]
+        if missing:
+            raise KeyError(f"no text embedding for {missing[:5]} in the run's explain/ outputs")
+        length = max(1, int(text_length), *(self.text[i].shape[0] for i in ids))
+        dim = next(iter(self.text.values())).shape[1]
+        tokens = np.zeros((len(ids), length, dim), np.float32)
+        mask = np.zeros((len(ids), length), bool)
+        for k, i in enumerate(ids):
+            n = self.text[i].shape[0]
+            tokens[k, :n], mask[k, :n] = self.text[i], True
+        mask[:, 0] |= ~mask.any(axis=1)
+        return {"text": torch.from_numpy(tokens).to(self.device), "text_mask": torch.from_numpy(mask).to(self.device)}
+
     @torch.no_grad()
+    def batch_probabilities(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Lesion probability of a batch made by :meth:`inputs`: float32 ``B x S x S``, on ``device``."""
+        from .models.readout import foreground_probability
+
+        if self.kind == "teacher":
+            out = self.network(batch["image"], batch.get("text"), batch.get("text_mask"))
+        else:
+            out = self.network(batch["image"])
+        logits = out["prediction"] if self.kind == "gazemedseg" else out["logits"]
+        return foreground_probability(logits, self.activation)
+
     def probabilities(self, images: Sequence[np.ndarray], ids: Sequence[str] | None = None) -> list[np.ndarray]:
         """Lesion probability of each image (uint8 H x W x 3, or H x W for MRI) at its own size.
 
@@ -177,15 +245,7 @@ class Predictor:
         """
         if not len(images):
             return []
-        batch = self._inputs(images, ids)
-        if self.kind == "teacher":
-            out = self.network(batch["image"], batch.get("text"), batch.get("text_mask"))
-        else:
-            out = self.network(batch["image"])
-        from .models.readout import foreground_probability
-
-        logits = out["prediction"] if self.kind == "gazemedseg" else out["logits"]
-        prob = foreground_probability(logits, self.activation).cpu().numpy()
+        prob = self.batch_probabilities(self.inputs(images, ids)).cpu().numpy()
         return [resize_probability(p, im.shape[:2]) for p, im in zip(prob, images)]
 
     def probability(self, image: np.ndarray, image_id: str | None = None) -> np.ndarray:
@@ -261,7 +321,7 @@ def load_predictor(
     if network not in nets:
         raise KeyError(f"{ckpt} holds {sorted(nets)}, not {network!r}: name one of those (network=..., "
                        f"--network ...), or leave it out to use the one the checkpoint is for")
-    kind, module = network_from_state(network, nets[network])
+    kind, module = network_from_state(network, nets[network], nets)
     module.load_state_dict(nets[network])
     run = Path(run_dir) if run_dir is not None else _run_folder_of(ckpt)
     size = image_size or _image_size_from_run(run)
@@ -281,6 +341,62 @@ def load_predictor(
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def _warn_if_synthetic(predictor: Predictor, warn) -> None:
+    """Warn when the run the predictor's checkpoint belongs to was trained on synthetic data."""
+    run = _run_folder_of(predictor.checkpoint)
+    try:
+        entries = [e for e in json.loads((run / "config.json").read_text()).values() if isinstance(e, dict)] if run else []
+    except (OSError, ValueError):
+        entries = []
+    trained_on = next((e["dataset"] for e in reversed(entries) if e.get("dataset")), None)
+    if str(trained_on or "").startswith("synthetic"):
+        warn(f"the network was trained on synthetic data ({run}): its masks of real images mean little; "
+             f"train on your own images first (fgi run --dataset folder --data-root DIR)")
+
+
+def _read_image(path: Path, channels: int) -> tuple[np.ndarray | None, str]:
+    """(uint8 H x W x 3 RGB, or H x W grey for a 1-channel network; ``""``), or (None, why not)."""
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        return None, "empty file" if not data.size else "not a decodable image file"
+    if image.ndim == 3:
+        image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB)
+    if channels == 3 and image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    return image, ""
+
+
+def _write_prediction(out_dir: Path, stem: str, image: np.ndarray, mask: np.ndarray, overlays: bool) -> None:
+    """``masks/<stem>.png`` (0 / 255) and, with ``overlays``, ``overlays/<stem>.png`` (tint and outline), H x W each."""
+    from .data.base import to_rgb_uint8
+    from .io import write_png
+
+    write_png(out_dir / "masks" / f"{stem}.png", mask.astype(np.uint8) * 255)
+    if overlays:
+        rgb = to_rgb_uint8(image).copy()
+        tint = rgb.astype(np.float32)
+        tint[mask] = 0.6 * tint[mask] + 0.4 * np.array([255, 60, 60], np.float32)
+        view = tint.astype(np.uint8)
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(view, contours, -1, (255, 255, 0), max(1, round(min(mask.shape) / 200)))
+        write_png(out_dir / "overlays" / f"{stem}.png", view)
+
+
+def _warn_about_files(warn, out_dir: Path, skipped: list[str], large: list[str], n_files: int, side: int) -> None:
+    """The warnings of :func:`predict_folder` about unreadable and very large files."""
+    from .config import PROFILES
+
+    if skipped:
+        warn(f"skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''} "
+             f"(status column of {out_dir / 'predictions.csv'})")
+    if large:
+        bigger = ", ".join(f"{p.name} {p.image_size} px" for p in PROFILES.values() if p.image_size > side)
+        warn(f"{len(large)} of {n_files - len(skipped)} images are more than 4x the side the network was trained at ({side} px), "
+             f"e.g. {large[0]}: each is shrunk to {side} x {side} for it, so fine detail is lost"
+             + (f"; a network trained at a larger size fits them better (profile {bigger})" if bigger else ""))
 
 
 def predict_folder(predictor: Predictor, images_dir: str | Path, out_dir: str | Path, threshold: float = 0.5,
@@ -306,9 +422,7 @@ def predict_folder(predictor: Predictor, images_dir: str | Path, out_dir: str | 
     import pandas as pd
     from .progress import tqdm
 
-    from .config import PROFILES
-    from .data.base import to_rgb_uint8
-    from .io import atomic_path, write_png
+    from .io import atomic_path
 
     if warn is None:
         def warn(message: str) -> None:
@@ -322,55 +436,25 @@ def predict_folder(predictor: Predictor, images_dir: str | Path, out_dir: str | 
     files = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}")
-
-    run = _run_folder_of(predictor.checkpoint)
-    try:
-        entries = [e for e in json.loads((run / "config.json").read_text()).values() if isinstance(e, dict)] if run else []
-    except (OSError, ValueError):
-        entries = []
-    trained_on = next((e["dataset"] for e in reversed(entries) if e.get("dataset")), None)
-    if str(trained_on or "").startswith("synthetic"):
-        warn(f"the network was trained on synthetic data ({run}): its masks of real images mean little; "
-             f"train on your own images first (fgi run --dataset folder --data-root DIR)")
+    _warn_if_synthetic(predictor, warn)
 
     side = predictor.image_size
     rows, skipped, large = [], [], []
     for path in tqdm(files, desc="predict", disable=not progress):
-        data = np.fromfile(path, dtype=np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        image, reason = _read_image(path, predictor.channels)
         if image is None:
-            reason = "empty file" if not data.size else "not a decodable image file"
             skipped.append(f"{path.name} ({reason})")
             rows.append({"image": path.name, "status": f"unreadable: {reason}", "height": None, "width": None,
                          "area": float("nan"), "mean_probability_inside": float("nan")})
             continue
-        if image.ndim == 3:
-            image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY if predictor.channels == 1 else cv2.COLOR_BGR2RGB)
-        if predictor.channels == 3 and image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
         if max(image.shape[:2]) > 4 * side:
             large.append(f"{path.name} ({image.shape[0]} x {image.shape[1]})")
         prob = predictor.probability(image)
         mask = prob >= threshold
-        write_png(out_dir / "masks" / f"{path.stem}.png", mask.astype(np.uint8) * 255)
-        if overlays:
-            rgb = to_rgb_uint8(image).copy()
-            tint = rgb.astype(np.float32)
-            tint[mask] = 0.6 * tint[mask] + 0.4 * np.array([255, 60, 60], np.float32)
-            view = tint.astype(np.uint8)
-            contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-            cv2.drawContours(view, contours, -1, (255, 255, 0), max(1, round(min(mask.shape) / 200)))
-            write_png(out_dir / "overlays" / f"{path.stem}.png", view)
+        _write_prediction(out_dir, path.stem, image, mask, overlays)
         rows.append({"image": path.name, "status": "ok", "height": mask.shape[0], "width": mask.shape[1], "area": float(mask.mean()),
                      "mean_probability_inside": float(prob[mask].mean()) if mask.any() else float("nan")})
     with atomic_path(out_dir / "predictions.csv") as tmp:
         pd.DataFrame(rows).astype({"height": "Int64", "width": "Int64"}).to_csv(tmp, index=False)
-    if skipped:
-        warn(f"skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''} "
-             f"(status column of {out_dir / 'predictions.csv'})")
-    if large:
-        bigger = ", ".join(f"{p.name} {p.image_size} px" for p in PROFILES.values() if p.image_size > side)
-        warn(f"{len(large)} of {len(files) - len(skipped)} images are more than 4x the side the network was trained at ({side} px), "
-             f"e.g. {large[0]}: each is shrunk to {side} x {side} for it, so fine detail is lost"
-             + (f"; a network trained at a larger size fits them better (profile {bigger})" if bigger else ""))
+    _warn_about_files(warn, out_dir, skipped, large, len(files), side)
     return rows

@@ -13,10 +13,14 @@ text encoders           ``fgi_core.explain.encode``     ``register_text_encoder`
                         ``.ENCODERS``                   ``list_text_encoders``
 supervised losses       ``fgi_core.losses``             ``register_loss`` / ``list_losses``
                         ``.SUPERVISED_LOSSES``
+dataset readers         ``fgi_core.data.base``          ``register_dataset`` /
+                        ``.DATASETS``                   ``list_datasets``
 ======================  ==============================  ===================================
 
-Datasets follow the same style with their own dict in :mod:`fgi_core.data.base`
-(``register_dataset`` / ``list_datasets``).
+A dataset reader registers itself with its presets and its data folder
+(``@register_dataset(name, presets=..., folder=...)``);
+``fgi_core.config.PRESETS`` and ``fgi_core.runs.DATA_FOLDERS`` are views of that registry
+(:class:`RegistryView`), not tables of their own.
 
 Example:
     >>> shapes = Registry("shape")
@@ -31,11 +35,10 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .config import look_up_option
-
-__all__ = ["Registry"]
+__all__ = ["Registry", "RegistryView"]
 
 
 class Registry(dict):
@@ -73,4 +76,43 @@ class Registry(dict):
         Raises:
             ValueError: an unknown name, with the allowed ones and "Did you mean ...".
         """
+        from .config import look_up_option  # (config imports this module for RegistryView)
+
         return self[look_up_option(name, self, self.what)]
+
+
+class RegistryView(Mapping):
+    """A read-only ``name -> value`` mapping derived from a registry each time it is read.
+
+    For the tables that used to be written out beside a registry (``fgi_core.config.PRESETS``,
+    ``fgi_core.runs.DATA_FOLDERS``): the registry is their one home, the view reads it, so a
+    reader registered later shows up too. It compares equal to a ``dict`` with the same items.
+
+    Args:
+        build: returns the current ``dict`` (it may import the registry's module: the view can
+            be made before that module is importable, e.g. in :mod:`fgi_core.config`).
+        what: what a key names, for ``repr``.
+
+    Example:
+        >>> shapes = Registry("shape")
+        >>> sides = RegistryView(lambda: {name: 4 for name in shapes}, "shape")
+        >>> _ = shapes.register("square", object)
+        >>> sides == {"square": 4}, sides.get("circle")
+        (True, None)
+    """
+
+    def __init__(self, build: Callable[[], Mapping[str, Any]], what: str) -> None:
+        self._build = build
+        self.what = what
+
+    def __getitem__(self, name: str) -> Any:
+        return self._build()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+    def __repr__(self) -> str:
+        return f"RegistryView({self.what}: {dict(self._build())!r})"

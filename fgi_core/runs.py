@@ -12,9 +12,10 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .config import Profile, default_run_dir, get_profile, resolve_device
+from .registry import RegistryView
 from .io import read_json, write_json
 
 __all__ = ["prepare_run", "environment_info", "git_commit", "start_stage", "find_data_root", "StageContext"]
@@ -108,8 +109,15 @@ def prepare_run(run_dir: str | os.PathLike, stage: str, params: dict[str, Any], 
 # Notebook start-up: parameters -> profile, dataset, ids, run folder
 # ----------------------------------------------------------------------------------------------
 
-#: Where a real dataset's folder is looked for when ``data_root`` is not given.
-DATA_FOLDERS = {"kvasir": "kvasir-seg", "isic": "isic2018", "nci-isbi": "nci-isbi"}
+def _registered_folders() -> dict[str, str]:
+    from .data.base import data_folders  # importing fgi_core.data registers every reader
+
+    return data_folders()
+
+
+#: Dataset name -> the folder its data is looked for in when ``data_root`` is not given: a
+#: read-only view of the folders the readers register (``kvasir-seg``, ``isic2018``, ``nci-isbi``).
+DATA_FOLDERS: Mapping[str, str] = RegistryView(_registered_folders, "data folder")
 
 
 @dataclass

@@ -269,15 +269,15 @@ def test_attention_rows_hand_made():
 # ----------------------------------------------------------------------------------------------
 def test_bootstrap_ci_known_cases():
     c = I.bootstrap_ci([0.3] * 10)
-    assert c["n"] == 10 and c["mean"] == pytest.approx(0.3) and c["ci_low"] == pytest.approx(0.3) and c["ci_high"] == pytest.approx(0.3)
+    assert c["n"] == 10 and c["mean"] == pytest.approx(0.3) and c["low"] == pytest.approx(0.3) and c["high"] == pytest.approx(0.3)
     one = I.bootstrap_ci([2.0, float("nan"), None])
-    assert one["n"] == 1 and one["ci_low"] == one["ci_high"] == 2.0
+    assert one["n"] == 1 and one["low"] == one["high"] == 2.0
     assert I.bootstrap_ci([])["n"] == 0 and math.isnan(I.bootstrap_ci([])["mean"])
     rate = I.bootstrap_ci([True, False, True, True])
-    assert rate["mean"] == 0.75 and 0.0 <= rate["ci_low"] <= 0.75 <= rate["ci_high"] <= 1.0
+    assert rate["mean"] == 0.75 and 0.0 <= rate["low"] <= 0.75 <= rate["high"] <= 1.0
     # 0..99: mean 49.5, standard error 28.87 / 10 -> a 95 % interval of about +-5.66
     c = I.bootstrap_ci(range(100), n_boot=4000, seed=1)
-    assert c["mean"] == 49.5 and c["ci_low"] == pytest.approx(49.5 - 5.66, abs=0.8) and c["ci_high"] == pytest.approx(49.5 + 5.66, abs=0.8)
+    assert c["mean"] == 49.5 and c["low"] == pytest.approx(49.5 - 5.66, abs=0.8) and c["high"] == pytest.approx(49.5 + 5.66, abs=0.8)
     assert I.bootstrap_ci(range(100), seed=5) == I.bootstrap_ci(range(100), seed=5)  # seeded
     with pytest.raises(ValueError, match="level"):
         I.bootstrap_ci([1, 2], level=95)
@@ -295,10 +295,10 @@ def test_summarise_and_compare_sources():
     with pytest.raises(KeyError, match="nope"):
         I.summary_table(frame, ["nope"])
     c = I.compare_sources(frame, ["cc", "match"])
-    assert c.loc["cc", "diff"] == pytest.approx(0.1) and c.loc["cc", "differs"] == pytest.approx(2 / 3)
+    assert c.loc["cc", "mean"] == pytest.approx(0.1) and c.loc["cc", "differs"] == pytest.approx(2 / 3)
     assert c.loc["cc", "teacher"] == pytest.approx(0.2) and c.loc["cc", "student"] == pytest.approx(0.3)
-    assert c.loc["match", "n"] == 2 and c.loc["match", "diff"] == pytest.approx(0.5)
-    assert c.loc["cc", "ci_low"] <= 0.1 <= c.loc["cc", "ci_high"]
+    assert c.loc["match", "n"] == 2 and c.loc["match", "mean"] == pytest.approx(0.5)
+    assert c.loc["cc", "low"] <= 0.1 <= c.loc["cc", "high"]
     with pytest.raises(KeyError, match="teacher_dice"):
         I.compare_sources(frame, ["dice"])
 
@@ -389,7 +389,7 @@ def test_separation_auc_ci_strings_and_dataset_summary():
     assert I.separation_auc([3.0, 1.0, None, 2.0], [True, False, True, False]) == 1.0
     assert I.separation_auc([1.0, 2.0, float("nan")], [True, False, None]) == 0.0
     assert math.isnan(I.separation_auc([1.0, 2.0], [True, True]))
-    t = pd.DataFrame({"n": [3, 0], "mean": [0.5, np.nan], "ci_low": [0.25, np.nan], "ci_high": [0.75, np.nan]}, index=["cc", "nss"])
+    t = pd.DataFrame({"n": [3, 0], "mean": [0.5, np.nan], "low": [0.25, np.nan], "high": [0.75, np.nan]}, index=["cc", "nss"])
     strings = I.ci_strings({"student": t})
     assert strings.loc["cc", "student"] == "0.50 [0.25, 0.75] (n=3)" and strings.loc["nss", "student"] == "n/a"
 
@@ -402,7 +402,7 @@ def test_separation_auc_ci_strings_and_dataset_summary():
     # described upper-left: blob "a" (centre x 6.5 / 24) is upper-left, blob "b" (9.5 / 24) upper-center
     assert s["description"]["teacher"]["location_match"]["mean"] == 0.5
     assert s["description"]["student"]["location_match"]["mean"] == 0.0  # flipped to the lower row
-    assert s["teacher_vs_student"]["location_match"]["diff"] == -0.5
+    assert s["teacher_vs_student"]["location_match"]["mean"] == -0.5
     assert s["dice_teacher_student"]["mean"] == 0.0 and s["attention"] == []
     # described (ul, ul) vs predicted (ul, uc): p_o = 1/2 = p_e -> no better than chance
     assert s["kappa"]["teacher"]["Location"] == pytest.approx(0.0)
@@ -411,3 +411,138 @@ def test_separation_auc_ci_strings_and_dataset_summary():
     strict = json.loads(json.dumps(I.json_ready(s), allow_nan=False))  # strict JSON: NaN -> null
     assert strict["kappa"]["teacher"]["Location"] == 0.0 and strict["boundary_auc"]["teacher"] is None
     assert I.json_ready({"a": np.float32(0.5), "b": [float("inf"), np.int64(3)], "c": np.arange(2)}) == {"a": 0.5, "b": [None, 3], "c": [0, 1]}
+
+
+# ----------------------------------------------------------------------------------------------
+# The package: one job per module, one bootstrap, networks from their checkpoints
+# ----------------------------------------------------------------------------------------------
+def test_compare_sources_is_the_paired_bootstrap_with_its_keys():
+    from fgi_core.metrics import DEFAULT_N_BOOT, paired_bootstrap
+
+    student, teacher = np.array([0.9, 0.8, 0.75, 0.6, np.nan]), np.array([0.7, 0.8, 0.5, 0.65, 0.4])
+    frame = pd.DataFrame({"student_x": student, "teacher_x": teacher})
+    row = I.compare_sources(frame, ["x"]).loc["x"]
+    p = paired_bootstrap(student, teacher)  # student minus teacher, the default resamples
+    assert DEFAULT_N_BOOT == 10_000
+    for key in ("mean", "low", "high", "n", "wins"):  # the statistics' keys, the same numbers
+        assert row[key] == p[key], key
+    assert row["mean"] == pytest.approx(0.1) and not {"diff", "ci_low", "ci_high"} & set(row.index)  # one set of keys
+    assert row["student"] == pytest.approx(0.7625) and row["teacher"] == pytest.approx(0.6625) and row["differs"] == 0.75
+    flipped = I.compare_sources(frame, ["x"], a="teacher", b="student").loc["x"]
+    assert flipped["mean"] == pytest.approx(-0.1) and flipped["low"] == pytest.approx(-row["high"])
+    with pytest.raises(ValueError, match="clash"):
+        I.compare_sources(frame.rename(columns={"student_x": "mean_x"}), ["x"], a="mean")
+
+
+def test_intervals_carry_the_statistics_keys_only():
+    from fgi_core.metrics import bootstrap_interval
+
+    values = [0.2, 0.5, float("nan"), 0.9, 0.4]
+    c, interval = I.bootstrap_ci(values), bootstrap_interval(values)
+    assert c == interval
+    assert list(I.summary_table(pd.DataFrame({"x": values})).columns) == ["n", "mean", "low", "high", "std"]
+    t = pd.DataFrame({"n": [4], "mean": [0.5], "low": [0.25], "high": [0.75]}, index=["cc"])
+    assert I.ci_strings({"s": t}).loc["cc", "s"] == "0.50 [0.25, 0.75] (n=4)"
+
+
+def test_the_package_keeps_every_name_and_one_job_per_module():
+    import ast
+    from pathlib import Path
+
+    import fgi_core.interpret as package
+    from fgi_core import interpret, metrics
+    from fgi_core.explain import measures
+
+    for name in package.__all__:
+        assert hasattr(interpret, name), name
+    from fgi_core.interpret import _numbers, _resize  # noqa: F401 (private names still importable)
+
+    assert interpret.dice is metrics.dice and interpret.paired_bootstrap is metrics.paired_bootstrap
+    assert interpret.boundary_class is measures.boundary_class
+    folder = Path(package.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py")}
+    assert {"attention", "descriptions", "inspection", "compare", "gaze", "tables", "summary"} <= modules
+    for path in folder.glob("*.py"):
+        text = path.read_text()
+        assert "backends" not in text and "BOUNDARY_THRESHOLDS" not in text, path  # the Boundary rule is measures.py's
+        assert "METHOD.md" not in text and "DESIGN.md" not in text, path
+        lines = text.splitlines()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):  # at most ~60 lines of code, docstring excluded
+                body = node.body[1:] if ast.get_docstring(node) else node.body
+                code = [ln for ln in lines[body[0].lineno - 1 : node.end_lineno] if ln.strip() and not ln.strip().startswith("#")] if body else []
+                assert len(code) <= 60, (path.name, node.name, len(code))
+
+
+#: A tiny teacher, and a student that is not at half its width.
+TEACHER_WIDTHS = (8, 16, 32, 64, 128, 16)
+STUDENT_WIDTHS = (8, 8, 16, 16, 32, 8)
+
+
+def _checkpoint(text_dim=8, in_channels=3):
+    from fgi_core.models import create_model
+
+    torch.manual_seed(0)
+    teacher = create_model("teacher", in_channels=in_channels, widths=TEACHER_WIDTHS, text_dim=text_dim).eval()
+    student = create_model("student", in_channels=in_channels, widths=STUDENT_WIDTHS, teacher_widths=TEACHER_WIDTHS).eval()
+    return {"iteration": 1, "networks": {"teacher": teacher.state_dict(), "student": student.state_dict()},
+            "activations": {"teacher": "softmax", "student": "softmax"}}
+
+
+def test_a_student_not_at_half_its_teachers_width_is_rebuilt_from_the_checkpoint(tmp_path):
+    from fgi_core.models import student_widths
+    from fgi_core.predict import load_predictor, network_from_state, student_teacher_widths
+
+    assert student_widths(TEACHER_WIDTHS) != STUDENT_WIDTHS  # not the width rule's student
+    state = _checkpoint()
+    nets = state["networks"]
+    kind, student = network_from_state("student", nets["student"], nets)
+    student.load_state_dict(nets["student"])  # strict
+    assert kind == "student" and student.backbone.widths == STUDENT_WIDTHS and student.teacher_widths == TEACHER_WIDTHS
+    kind, teacher = network_from_state("teacher", nets["teacher"], nets)
+    teacher.load_state_dict(nets["teacher"])
+    assert kind == "teacher" and teacher.backbone.widths == TEACHER_WIDTHS
+    # a student alone (older callers): its weights still load; the stage widths come from its adapters
+    _, alone = network_from_state("student", nets["student"])
+    alone.load_state_dict(nets["student"])
+    assert alone.teacher_widths[1:5] == TEACHER_WIDTHS[1:5] == student_teacher_widths(nets["student"])[1:5]
+    # a teacher that the student was not distilled against is named
+    from fgi_core.models import create_model
+
+    other = create_model("teacher", widths=(8, 16, 32, 32, 64, 16), text_dim=8).state_dict()
+    with pytest.raises(ValueError, match=r"stage widths \(16, 32, 32, 64\).*\(16, 32, 64, 128\)"):
+        student_teacher_widths(nets["student"], {"teacher": other})
+    # both load from the checkpoint file and predict
+    path = tmp_path / "student" / "checkpoints" / "best.pt"
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    image = np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    s = load_predictor(path, "student", device="cpu", image_size=32)
+    assert s.network.backbone.widths == STUDENT_WIDTHS and s.probability(image).shape == (40, 48)
+    t = load_predictor(path, "teacher", device="cpu", image_size=32)
+    assert t.network.backbone.widths == TEACHER_WIDTHS and t.kind == "teacher"
+
+
+def test_load_inspection_reads_the_widths_from_the_checkpoints(quick_run, tmp_path):
+    """A run whose networks are not the profile's widths (a student not at half) still loads."""
+    import shutil
+
+    from fgi_core.config import get_profile
+    from fgi_core.data import create_dataset
+    from fgi_core.explain import load_text_embeddings
+
+    run = tmp_path / "run"
+    shutil.copytree(quick_run, run, ignore=shutil.ignore_patterns("notebooks", "baselines", "eval", "interpret"))
+    embeddings, _ = load_text_embeddings(run)
+    dim = next(iter(embeddings.values())).shape[1]
+    for which in ("best", "last"):
+        torch.save(_checkpoint(text_dim=dim), run / "student" / "checkpoints" / f"{which}.pt")
+    prof = get_profile("quick")
+    ds = create_dataset("synthetic", n_images=prof.n_images, size=prof.synthetic_size, seed=0)
+    ids = ds.split("val")[:2]
+    insp = I.load_inspection(ds, run, prof, ids)
+    s = prof.image_size
+    assert insp.info["teacher"] == "student/checkpoints/best.pt (after distillation)" and insp.info["fusion"]
+    assert insp.teacher.backbone.widths == TEACHER_WIDTHS
+    assert all(r.prob["student"].shape == (s, s) and r.prob["teacher"].shape == (s, s) for r in insp)
+    assert [m.shape[1:] for m in insp.attention(ids[0])] == [(s // 2 ** k, s // 2 ** k) for k in range(1, 5)]

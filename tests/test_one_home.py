@@ -58,6 +58,10 @@ def _definitions() -> dict[str, list[str]]:
     ("pce_loss", "losses.py"),
     ("list_losses", "losses.py"),
     ("Registry", "registry.py"),
+    ("RegistryView", "registry.py"),
+    ("register_dataset", "data/base.py"),
+    ("list_datasets", "data/base.py"),
+    ("DatasetPreset", "config.py"),
 ])
 def test_defined_once(name, home):
     assert _definitions().get(name) == [home]
@@ -115,19 +119,18 @@ def test_one_bootstrap_convention_everywhere():
     p = metrics.paired_bootstrap(a, b)
     assert p["mean"] == pytest.approx(0.1) and set(p) == {"mean", "low", "high", "n", "wins"}
     assert evaluate.paired_difference(a, b) == p
-    # interpret's tables: a - b with student first by default (student minus teacher), old key names
+    # interpret's tables: a - b with student first by default (student minus teacher), the same keys
     import pandas as pd
 
     frame = pd.DataFrame({"student_x": a, "teacher_x": b})
     c = interpret.compare_sources(frame, ["x"])
-    assert c.loc["x", "diff"] == pytest.approx(p["mean"]) and c.loc["x", "ci_low"] == p["low"] and c.loc["x", "ci_high"] == p["high"]
+    assert c.loc["x", "mean"] == pytest.approx(p["mean"]) and c.loc["x", "low"] == p["low"] and c.loc["x", "high"] == p["high"]
     interval = metrics.bootstrap_interval(a)
-    legacy = interpret.bootstrap_ci(a)
-    assert (legacy["ci_low"], legacy["ci_high"], legacy["std"]) == (interval["low"], interval["high"], interval["std"])
+    assert interpret.bootstrap_ci(a) == interval
     assert interval["std"] == pytest.approx(np.std(a, ddof=1))  # one spread: the sample std
-    table = interpret.summary_table(frame)
-    assert list(table.columns) == ["n", "mean", "ci_low", "ci_high", "std"]
-    assert table.loc["student_x", "ci_low"] == interval["low"]
+    table = interpret.summary_table(frame)  # the statistics' keys, then the deprecated aliases
+    assert list(table.columns) == ["n", "mean", "low", "high", "std"]
+    assert table.loc["student_x", "low"] == interval["low"]
     assert metrics.DEFAULT_N_BOOT == 10_000
 
 
@@ -198,3 +201,118 @@ def test_one_fixation_to_pixel_rule():
     source = "".join(open(f"fgi_core/{p}").read() for p in ("gaze/heatmap.py", "gaze/stats.py", "gaze/fixations.py",
                                                              "metrics/saliency.py", "explain/backends.py"))
     assert "np.floor(" not in source.replace("np.floor(n *", "")  # the rule lives in gaze/coords.py only
+
+
+# ----------------------------------------------------------------------------------------------
+# Datasets: one registry, the presets and data folders registered beside each reader
+# ----------------------------------------------------------------------------------------------
+def _reader_classes() -> dict[str, list[str]]:
+    """Class name -> its ``@register_dataset(...)`` names, for every SegmentationDataset subclass in fgi_core/."""
+    out = {}
+    for path, text in _sources().items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and any(getattr(b, "id", None) == "SegmentationDataset" for b in node.bases):
+                out[f"{path}:{node.name}"] = [d.args[0].value for d in node.decorator_list
+                                              if isinstance(d, ast.Call) and getattr(d.func, "id", None) == "register_dataset"]
+    return out
+
+
+#: The tables config.PRESETS and runs.DATA_FOLDERS were before they became views of the registry.
+OLD_PRESETS = {
+    "kvasir": ("endoscopy", 3, 70 / 768, 0.5, 0.3, "recorded"),
+    "isic": ("dermoscopy", 3, 70 / 768, 0.5, 0.3, "simulated"),
+    "nci-isbi": ("mri", 1, 50 / 768, 0.4, 0.2, "recorded"),
+    "synthetic": ("endoscopy", 3, 70 / 768, 0.5, 0.3, "simulated"),
+    "synthetic-endoscopy": ("endoscopy", 3, 70 / 768, 0.5, 0.3, "simulated"),
+    "synthetic-mri": ("mri", 1, 50 / 768, 0.4, 0.2, "simulated"),
+    "synthetic-dermoscopy": ("dermoscopy", 3, 70 / 768, 0.5, 0.3, "simulated"),
+}
+OLD_DATA_FOLDERS = {"kvasir": "kvasir-seg", "isic": "isic2018", "nci-isbi": "nci-isbi"}
+
+
+def test_list_datasets_names_every_reader():
+    from fgi_core.data import DATASETS, list_datasets
+    from fgi_core.registry import Registry
+
+    readers = _reader_classes()
+    assert all(len(names) == 1 for names in readers.values()), readers  # each reader registers itself, once
+    assert list_datasets() == sorted(n for names in readers.values() for n in names)
+    assert list_datasets() == ["folder", "isic", "kvasir", "nci-isbi", "synthetic"]
+    assert isinstance(DATASETS, Registry)
+    for where, (name,) in readers.items():
+        assert DATASETS[name].reader.__name__ == where.split(":")[1] and DATASETS[name].reader.name == name
+    with pytest.raises(ValueError, match="Unknown dataset 'kvasr'.*Did you mean 'kvasir'"):
+        DATASETS.lookup("kvasr")
+
+
+def test_presets_and_data_folders_derive_from_the_registry():
+    from fgi_core.config import PRESETS, DatasetPreset, get_preset
+    from fgi_core.data import DATASETS, data_folders, dataset_presets, register_dataset
+    from fgi_core.registry import RegistryView
+    from fgi_core.runs import DATA_FOLDERS
+
+    assert isinstance(PRESETS, RegistryView) and isinstance(DATA_FOLDERS, RegistryView)
+    assert PRESETS == dataset_presets() and DATA_FOLDERS == data_folders()
+    # equal in content to the tables they replace, in the same order
+    assert list(PRESETS) == list(OLD_PRESETS)
+    assert {n: (p.modality, p.channels, p.sigma, p.t_hc, p.t_bc, p.gaze) for n, p in PRESETS.items()} == OLD_PRESETS
+    assert all(p.name == n for n, p in PRESETS.items())
+    assert dict(DATA_FOLDERS) == OLD_DATA_FOLDERS
+    # each preset and folder is written beside its reader, nowhere else
+    for name, (entry_name, home) in {"kvasir": ("kvasir", "data/kvasir.py"), "isic": ("isic", "data/isic.py"),
+                                     "nci-isbi": ("nci-isbi", "data/nci_isbi.py"),
+                                     "synthetic-mri": ("synthetic", "data/synthetic.py")}.items():
+        assert PRESETS[name] in DATASETS[entry_name].presets
+        writes = [p for p, t in _sources().items() if f'DatasetPreset("{name}"' in t]
+        assert writes == [home], (name, writes)
+    for name, folder in OLD_DATA_FOLDERS.items():
+        writes = [p for p, t in _sources().items() if f'folder="{folder}"' in t]
+        assert writes == [f"data/{name.replace('-', '_')}.py"], (name, writes)
+    assert '"kvasir-seg"' not in _sources()["runs.py"] and "70 / 768" not in _sources()["config.py"]
+
+    # a new reader: one decorator, and the views see it
+    @register_dataset("toy", presets=DatasetPreset("toy", "mri", 1, 0.1, 0.4, 0.2), folder="toy-data")
+    class Toy:
+        pass
+
+    try:
+        assert get_preset("toy").sigma == 0.1 and DATA_FOLDERS["toy"] == "toy-data" and "toy" in PRESETS
+        with pytest.raises(ValueError, match="dataset 'toy' is registered twice"):
+            register_dataset("toy")(Toy)
+        with pytest.raises(ValueError, match="dataset preset 'kvasir' is registered twice"):
+            register_dataset("toy2", presets=PRESETS["kvasir"])(Toy)
+    finally:
+        del DATASETS["toy"]
+    assert "toy" not in PRESETS and "toy" not in DATA_FOLDERS and "toy2" not in DATASETS
+
+
+# ----------------------------------------------------------------------------------------------
+# Grep-style: one definition of each shared rule; docs cited by their real names
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("definition", ["def dice(", "def paired_bootstrap(", "def pixel_indices("])
+def test_each_rule_has_exactly_one_definition(definition):
+    hits = [p for p, t in _sources().items() for _ in re.finditer(r"\b" + re.escape(definition), t)]
+    assert len(hits) == 1, (definition, hits)
+
+
+def _text_files(*folders: str) -> dict[str, str]:
+    root = PACKAGE.parent
+    out = {}
+    for folder in folders:
+        for p in sorted((root / folder).rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix.lower() not in (".png", ".jpg", ".pyc", ".pt"):
+                out[str(p.relative_to(root))] = p.read_text(encoding="utf-8", errors="replace")
+    return out
+
+
+def test_no_stale_document_or_issue_references():
+    """Docstrings and comments cite docs/method.md (or the paper's sections), not the retired
+    METHOD.md / DESIGN.md or tracker issue numbers."""
+    # case-sensitive for the documents: docs/method.md and docs/design.md are the live ones
+    pattern = re.compile(r"METHOD\.md|DESIGN\.md|\b[Ii]ssues?\s+#?\d+")
+    assert pattern.search("see METHOD.md") and pattern.search("(issue 12)") and pattern.search("Issue #3")
+    assert not pattern.search("docs/method.md §4.4, docs/design.md §9")
+    files = _text_files("fgi_core", "benchmarks", "notebooks")
+    assert "fgi_core/registry.py" in files and any(p.endswith(".ipynb") for p in files)
+    found = {path: sorted({m.group(0) for m in pattern.finditer(text)}) for path, text in files.items()}
+    assert not {p: ms for p, ms in found.items() if ms}

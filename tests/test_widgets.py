@@ -72,7 +72,8 @@ def test_outline_and_fixation_offsets():
     np.testing.assert_array_equal(W.outline(m), expected)
     full = np.ones((3, 3), bool)
     assert W.outline(full).sum() == 8  # the image border counts as outside
-    np.testing.assert_allclose(W.fixation_offsets(np.array([[0.0, 0.0, 1], [0.5, 1.0, 1]]), 10, 20), [[-0.5, -0.5], [9.5, 9.5]])
+    # drawn at the centre of the pixel gaze.coords.pixel_indices gives: (col, row)
+    np.testing.assert_allclose(W.fixation_offsets(np.array([[0.0, 0.0, 1], [0.5, 1.0, 1]]), 10, 20), [[0.0, 0.0], [10.0, 9.0]])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,7 +183,7 @@ def test_summary_and_link_figures():
     assert len(fig.axes) == 4 and "cc: " in fig.axes[3].texts[0].get_text()
     with pytest.raises(KeyError, match="nope"):
         W.render_links([rec], frame, "nope")
-    s = pd.DataFrame({"mean": [0.5, 0.2], "ci_low": [0.4, 0.1], "ci_high": [0.6, 0.3]}, index=["cc", "nss"])
+    s = pd.DataFrame({"mean": [0.5, 0.2], "low": [0.4, 0.1], "high": [0.6, 0.3]}, index=["cc", "nss"])
     fig = W.render_summary({"teacher": s, "student": s}, ["cc", "nss"], reference={"nss": 0.0})
     [ax] = fig.axes
     assert [t.get_text() for t in ax.get_yticklabels()] == ["cc", "nss"]

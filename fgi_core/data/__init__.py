@@ -2,21 +2,39 @@
 
 ``create_dataset(name, root=None, **kwargs)`` builds one; ``list_datasets()`` names them:
 ``synthetic``, ``kvasir``, ``isic``, ``nci-isbi`` and ``folder`` (your own images + gaze CSV).
+Each reader registers itself, with its presets and data folder, in its own module
+(:data:`~fgi_core.data.base.DATASETS`); a new reader needs one import line below.
 ``python -m fgi_core.data.prepare {isic,nci-isbi} ...`` prepares the downloaded releases.
 """
-from .base import SegmentationDataset, create_dataset, list_datasets, register_dataset, to_rgb_uint8
+from .base import (
+    DATASETS,
+    DatasetEntry,
+    SegmentationDataset,
+    create_dataset,
+    data_folders,
+    dataset_presets,
+    list_datasets,
+    register_dataset,
+    to_rgb_uint8,
+)
+
+# The readers, one import each; their order is the order of config.PRESETS.
 from .kvasir import KvasirSEG, read_split_file
-from .synthetic import SyntheticDataset, generate_sample
 from .isic import ISIC2018, prepare_isic
 from .nci_isbi import NCIISBI, parse_slice_id, prepare_nci_isbi, read_dicom_slice, slice_id, zscore
+from .synthetic import SyntheticDataset, generate_sample
 from .folder import FolderDataset
 from .splits import carve_validation, write_split_files
 
 __all__ = [
     "SegmentationDataset",
+    "DATASETS",
+    "DatasetEntry",
     "create_dataset",
     "list_datasets",
     "register_dataset",
+    "dataset_presets",
+    "data_folders",
     "to_rgb_uint8",
     "KvasirSEG",
     "read_split_file",

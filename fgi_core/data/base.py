@@ -4,6 +4,19 @@ A dataset here is a list of image ids plus three lookups: the image at its origi
 ground-truth mask (for evaluation only), and the gaze CSV (GazeMedSeg format). Training-time
 resizing and tensors come later (:mod:`fgi_core.train.data`); the gaze stage works at original size.
 
+The registry (:data:`DATASETS`, a :class:`~fgi_core.registry.Registry`) holds one
+:class:`DatasetEntry` per reader: the class, the presets it brings (docs/method.md §1: sigma,
+thresholds, channels, gaze source) and the folder its data lives in under a data root. Each reader
+registers itself in its own module, so a new dataset is one file plus an import line in
+``fgi_core/data/__init__.py``::
+
+    @register_dataset("my-scans", presets=DatasetPreset("my-scans", "mri", 1, 50 / 768, 0.4, 0.2),
+                      folder="my-scans")
+    class MyScans(SegmentationDataset): ...
+
+``fgi_core.config.PRESETS`` (:func:`dataset_presets`) and ``fgi_core.runs.DATA_FOLDERS``
+(:func:`data_folders`) are read from it.
+
 Example:
     >>> from fgi_core.data import create_dataset
     >>> ds = create_dataset("synthetic", n_images=4, size=(96, 128), seed=0)
@@ -12,17 +25,28 @@ Example:
 """
 from __future__ import annotations
 
-import os
-
 import abc
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..config import DatasetPreset, look_up_option
+from ..registry import Registry
 
-__all__ = ["SegmentationDataset", "register_dataset", "create_dataset", "list_datasets", "to_rgb_uint8"]
+__all__ = [
+    "SegmentationDataset",
+    "DatasetEntry",
+    "DATASETS",
+    "register_dataset",
+    "create_dataset",
+    "list_datasets",
+    "dataset_presets",
+    "data_folders",
+    "to_rgb_uint8",
+]
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -143,16 +167,49 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-_REGISTRY: dict[str, Callable[..., SegmentationDataset]] = {}
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One registered dataset reader.
+
+    Attributes:
+        name: the registry name (``create_dataset(name, ...)``), also the run folder's dataset part.
+        reader: the :class:`SegmentationDataset` subclass (or any callable returning one).
+        presets: the presets (:class:`~fgi_core.config.DatasetPreset`) this reader brings, by
+            their own names (``synthetic`` brings one per flavour; ``folder`` none: it borrows the
+            preset of its modality's paper dataset).
+        folder: the folder name of its data under a data root (``kvasir-seg``), or None when
+            it needs no data folder (``synthetic``) or has no fixed one (``folder``).
+    """
+
+    name: str
+    reader: Callable[..., SegmentationDataset]
+    presets: tuple[DatasetPreset, ...] = ()
+    folder: str | None = None
 
 
-def register_dataset(name: str) -> Callable:
-    """Class decorator: make a dataset constructible by ``create_dataset(name, ...)``."""
+#: Dataset name -> :class:`DatasetEntry`, filled by :func:`register_dataset`.
+DATASETS: Registry = Registry("dataset")
+
+
+def register_dataset(name: str, presets: DatasetPreset | Sequence[DatasetPreset] = (), folder: str | None = None) -> Callable:
+    """Class decorator: make a dataset constructible by ``create_dataset(name, ...)``.
+
+    Args:
+        name: the registry name.
+        presets: the preset(s) this reader brings; each name must be new to the registry.
+        folder: its data folder under a data root (see :data:`fgi_core.runs.DATA_FOLDERS`).
+
+    Raises:
+        ValueError: ``name`` or a preset name is registered already.
+    """
+    presets = (presets,) if isinstance(presets, DatasetPreset) else tuple(presets)
 
     def wrap(cls: Callable[..., SegmentationDataset]) -> Callable[..., SegmentationDataset]:
-        if name in _REGISTRY:
-            raise ValueError(f"dataset {name!r} is registered twice")
-        _REGISTRY[name] = cls
+        taken = set(dataset_presets()) if name not in DATASETS else set()  # (a second name fails below)
+        for preset in presets:
+            if preset.name in taken or [p.name for p in presets].count(preset.name) > 1:
+                raise ValueError(f"dataset preset {preset.name!r} is registered twice")
+        DATASETS.register(name, DatasetEntry(name, cls, presets, folder))
         return cls
 
     return wrap
@@ -160,7 +217,17 @@ def register_dataset(name: str) -> Callable:
 
 def list_datasets() -> list[str]:
     """Names accepted by :func:`create_dataset`."""
-    return sorted(_REGISTRY)
+    return DATASETS.names()
+
+
+def dataset_presets() -> dict[str, DatasetPreset]:
+    """Preset name -> preset, over every registered reader (in registration order)."""
+    return {p.name: p for entry in DATASETS.values() for p in entry.presets}
+
+
+def data_folders() -> dict[str, str]:
+    """Dataset name -> its data folder name, for the readers registered with one."""
+    return {entry.name: entry.folder for entry in DATASETS.values() if entry.folder is not None}
 
 
 def create_dataset(name: str, root: str | Path | None = None, **kwargs) -> SegmentationDataset:
@@ -169,7 +236,7 @@ def create_dataset(name: str, root: str | Path | None = None, **kwargs) -> Segme
     Raises:
         ValueError: for an unknown name, listing the registered ones.
     """
-    cls = _REGISTRY[look_up_option(name, _REGISTRY, "dataset")]
+    reader = DATASETS.lookup(name).reader
     if root is not None:
         kwargs["root"] = root
-    return cls(**kwargs)
+    return reader(**kwargs)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import get_preset
+from ..config import DatasetPreset, get_preset
 from ..io import read_json, write_json
 from .base import SegmentationDataset, given_gaze_csv, register_dataset
 from .kvasir import read_image
@@ -144,7 +144,11 @@ def _simulated_csv_fits(path: Path, ids: list[str], seed: int) -> bool:
     return set(ids) <= set(meta.get("ids", []))
 
 
-@register_dataset("isic")
+#: Kvasir-SEG's sigma and thresholds (docs/method.md §1.2, §1.4), RGB; gaze simulated from the masks (§1.5).
+PRESET = DatasetPreset("isic", "dermoscopy", 3, 70 / 768, 0.5, 0.3, gaze="simulated")
+
+
+@register_dataset("isic", presets=PRESET, folder="isic2018")
 class ISIC2018(SegmentationDataset):
     """ISIC 2018 task 1 dermoscopy images and lesion masks; gaze simulated from the masks.
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..config import get_preset
+from ..config import DatasetPreset, get_preset
 from .base import SegmentationDataset, first_gaze_csv, given_gaze_csv, register_dataset
 
 __all__ = ["KvasirSEG", "read_split_file"]
@@ -45,7 +45,11 @@ def read_image(path: Path, grey: bool = False) -> np.ndarray:
     return img if grey else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-@register_dataset("kvasir")
+#: Sigma 70/768 of each side (docs/method.md §1.2), t_hc 0.5, t_bc 0.3 (§1.4); RGB, recorded gaze.
+PRESET = DatasetPreset("kvasir", "endoscopy", 3, 70 / 768, 0.5, 0.3)
+
+
+@register_dataset("kvasir", presets=PRESET, folder="kvasir-seg")
 class KvasirSEG(SegmentationDataset):
     """Kvasir-SEG (Jha et al., MMM 2020): polyps in colonoscopy, recorded gaze from GazeMedSeg.
 

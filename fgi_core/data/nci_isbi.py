@@ -49,7 +49,7 @@ from typing import Iterable, Mapping
 import cv2
 import numpy as np
 
-from ..config import get_preset
+from ..config import DatasetPreset, get_preset
 from ..io import write_json
 from .base import SegmentationDataset, first_gaze_csv, given_gaze_csv, register_dataset
 from .splits import carve_validation, load_split_files, select_ids, write_split_files
@@ -331,10 +331,7 @@ def prepare_nci_isbi(
         raise FileNotFoundError(f"NCI-ISBI DICOM folder {dicom_root} does not exist")
     labels = _find_labels(raw_root, label_dirs)
     log(f"NCI-ISBI: {len(labels)} label volumes; scanning DICOM files under {dicom_root}")
-    series = _scan_dicom(dicom_root, exclude=[out_root / "images", out_root / "masks"])
-    by_case: dict[str, list[list[_Slice]]] = {}
-    for (case, _), slices in series.items():
-        by_case.setdefault(case, []).append(slices)
+    by_case = _series_by_case(dicom_root, exclude=[out_root / "images", out_root / "masks"])
 
     out_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".prepare-", dir=out_root))
@@ -346,63 +343,94 @@ def prepare_nci_isbi(
         for case in sorted(labels):
             subset, label_path = labels[case]
             vol, header = _read_labels(label_path)
-            nz, ny, nx = vol.shape
-            candidates = by_case.get(case, [])
-            fitting = [s for s in candidates if len(s) == nz and (s[0].rows, s[0].cols) == (ny, nx)]
-            if not candidates:
-                report["skipped"][case] = f"no DICOM series with PatientID {case} under {dicom_root}"
-            elif len(fitting) != 1:
-                sizes = ", ".join(f"{len(s)} slices of {s[0].rows} x {s[0].cols}" for s in candidates)
-                report["skipped"][case] = (
-                    f"label volume {label_path.name} has {nz} slices of {ny} x {nx}, the DICOM series have {sizes}"
-                    + ("" if not fitting else " (more than one fits)")
-                )
-            if case in report["skipped"]:
-                log(f"  skipped {case}: {report['skipped'][case]}")
+            series, why_not = _fitting_series(case, label_path, vol.shape, by_case.get(case, []), dicom_root)
+            if series is None:
+                report["skipped"][case] = why_not
+                log(f"  skipped {case}: {why_not}")
                 continue
-            ordered, how, (flip_x, flip_y) = _order_slices(fitting[0], header, nz)
-            kept = []
-            for k in range(nz):
-                mask = vol[k]
-                if flip_x:
-                    mask = mask[:, ::-1]
-                if flip_y:
-                    mask = mask[::-1, :]
-                if not mask.any():
-                    continue
-                image_id = slice_id(case, k)
-                shutil.copyfile(ordered[k].path, work / "images" / f"{image_id}.dcm")
-                if not cv2.imwrite(str(work / "masks" / f"{image_id}.png"), np.ascontiguousarray(mask) * np.uint8(255)):
-                    raise OSError(f"cannot write {work / 'masks' / f'{image_id}.png'}")
-                kept.append(image_id)
+            ordered, how, (flip_x, flip_y) = _order_slices(series, header, vol.shape[0])
+            kept = _write_case(case, vol, ordered, (flip_x, flip_y), work)
             ids[subset] += kept
-            report["cases"][case] = {"subset": subset, "label_file": str(label_path), "slices": nz, "kept": len(kept),
+            report["cases"][case] = {"subset": subset, "label_file": str(label_path), "slices": vol.shape[0], "kept": len(kept),
                                      "order": how, "flipped": {"x": flip_x, "y": flip_y}}
-            log(f"  {case} ({subset}): {len(kept)} of {nz} slices with prostate (slices matched by {how})")
+            log(f"  {case} ({subset}): {len(kept)} of {vol.shape[0]} slices with prostate (slices matched by {how})")
 
-        case_of = lambda i: parse_slice_id(i)[0]  # noqa: E731
-        train, val = carve_validation(ids["train"], val_fraction, seed, group_of=case_of)
-        splits = {"train": train, "val": val, "test": ids["test"]}
-        if ids["leaderboard"]:
-            splits["leaderboard"] = ids["leaderboard"]
-        splits = {k: sorted(v, key=_natural) for k, v in splits.items()}
-        write_split_files(work, splits, header=f"NCI-ISBI 2013; val = {val_fraction:g} of the Training cases (seed {seed}), carved by case")
+        splits = _write_splits(work, ids, val_fraction, seed)
         report["splits"] = {k: len(v) for k, v in splits.items()}
-        report["val_cases"] = sorted({case_of(i) for i in val})
+        report["val_cases"] = sorted({parse_slice_id(i)[0] for i in splits["val"]})
         report["settings"] = {"val_fraction": val_fraction, "seed": seed, "raw_root": str(raw_root), "dicom_root": str(dicom_root)}
         write_json(work / "prepare_report.json", report)
-
-        for name in ("images", "masks", "splits"):
-            target = out_root / name
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(work / name, target)
-        os.replace(work / "prepare_report.json", out_root / "prepare_report.json")
+        _move_into_place(work, out_root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     n = sum(report["splits"].values())
     log(f"NCI-ISBI prepared in {out_root}: {n} slices; splits {report['splits']}; skipped cases: {sorted(report['skipped']) or 'none'}")
     return report
+
+
+def _series_by_case(dicom_root: Path, exclude: Iterable[Path]) -> dict[str, list[list[_Slice]]]:
+    """PatientID -> its DICOM series (each a list of slices), for every ``*.dcm`` under ``dicom_root``."""
+    by_case: dict[str, list[list[_Slice]]] = {}
+    for (case, _), slices in _scan_dicom(dicom_root, exclude=exclude).items():
+        by_case.setdefault(case, []).append(slices)
+    return by_case
+
+
+def _fitting_series(case: str, label_path: Path, shape: tuple[int, int, int], candidates: list[list[_Slice]],
+                    dicom_root: Path) -> tuple[list[_Slice] | None, str]:
+    """``(series, "")``: the one series of ``case`` with the label volume's Z x H x W; else
+    ``(None, why the case is skipped)``."""
+    nz, ny, nx = shape
+    fitting = [s for s in candidates if len(s) == nz and (s[0].rows, s[0].cols) == (ny, nx)]
+    if not candidates:
+        return None, f"no DICOM series with PatientID {case} under {dicom_root}"
+    if len(fitting) != 1:
+        sizes = ", ".join(f"{len(s)} slices of {s[0].rows} x {s[0].cols}" for s in candidates)
+        return None, (f"label volume {label_path.name} has {nz} slices of {ny} x {nx}, the DICOM series have {sizes}"
+                      + ("" if not fitting else " (more than one fits)"))
+    return fitting[0], ""
+
+
+def _write_case(case: str, vol: np.ndarray, ordered: list[_Slice], flips: tuple[bool, bool], work: Path) -> list[str]:
+    """Copy each slice with prostate (``vol``: uint8 Z x H x W) to ``work/images/<id>.dcm`` and its
+    mask, flipped to the DICOM's in-plane order, to ``work/masks/<id>.png``; the ids written."""
+    flip_x, flip_y = flips
+    kept = []
+    for k in range(vol.shape[0]):
+        mask = vol[k]
+        if flip_x:
+            mask = mask[:, ::-1]
+        if flip_y:
+            mask = mask[::-1, :]
+        if not mask.any():
+            continue
+        image_id = slice_id(case, k)
+        shutil.copyfile(ordered[k].path, work / "images" / f"{image_id}.dcm")
+        if not cv2.imwrite(str(work / "masks" / f"{image_id}.png"), np.ascontiguousarray(mask) * np.uint8(255)):
+            raise OSError(f"cannot write {work / 'masks' / f'{image_id}.png'}")
+        kept.append(image_id)
+    return kept
+
+
+def _write_splits(work: Path, ids: dict[str, list[str]], val_fraction: float, seed: int) -> dict[str, list[str]]:
+    """Split files in ``work/splits``: val carved by case from train; the splits written."""
+    train, val = carve_validation(ids["train"], val_fraction, seed, group_of=lambda i: parse_slice_id(i)[0])
+    splits = {"train": train, "val": val, "test": ids["test"]}
+    if ids["leaderboard"]:
+        splits["leaderboard"] = ids["leaderboard"]
+    splits = {k: sorted(v, key=_natural) for k, v in splits.items()}
+    write_split_files(work, splits, header=f"NCI-ISBI 2013; val = {val_fraction:g} of the Training cases (seed {seed}), carved by case")
+    return splits
+
+
+def _move_into_place(work: Path, out_root: Path) -> None:
+    """Replace ``out_root``'s images/, masks/, splits/ and report with those built in ``work``."""
+    for name in ("images", "masks", "splits"):
+        target = out_root / name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(work / name, target)
+    os.replace(work / "prepare_report.json", out_root / "prepare_report.json")
 
 
 def _natural(image_id: str) -> tuple[str, int]:
@@ -413,7 +441,11 @@ def _natural(image_id: str) -> tuple[str, int]:
 # ----------------------------------------------------------------------------------------------
 # Reader
 # ----------------------------------------------------------------------------------------------
-@register_dataset("nci-isbi")
+#: Sigma 50/768 of each side (docs/method.md §1.2), t_hc 0.4, t_bc 0.2 (§1.4); one channel, recorded gaze.
+PRESET = DatasetPreset("nci-isbi", "mri", 1, 50 / 768, 0.4, 0.2)
+
+
+@register_dataset("nci-isbi", presets=PRESET, folder="nci-isbi")
 class NCIISBI(SegmentationDataset):
     """NCI-ISBI 2013 prostate MRI slices, prepared as GazeMedSeg does, with its recorded gaze.
 

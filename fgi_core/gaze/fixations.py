@@ -71,7 +71,7 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -285,12 +285,32 @@ def _size_text(h: float, w: float) -> str:
     return f"{h:g} x {w:g}"
 
 
-def _inconsistent_sizes(ids: np.ndarray, h: np.ndarray, w: np.ndarray, lines: np.ndarray, ok: np.ndarray):
+class _SizeConflict(NamedTuple):
+    """A row whose image size disagrees with the most common size of its image."""
+
+    column: str  # HEIGHT, or WIDTH when only the width differs
+    mode: tuple[float, float]  # the image's most common (height, width)
+    mode_lines: list[int]  # the lines (rows) that have it
+    size: tuple[float, float]  # this row's (height, width)
+    size_lines: list[int]  # the lines (rows) with this row's size
+
+    @property
+    def both(self) -> bool:
+        """Height and width both differ from the image's size."""
+        return self.size[0] != self.mode[0] and self.size[1] != self.mode[1]
+
+
+def _inconsistent_sizes(ids: np.ndarray, h: np.ndarray, w: np.ndarray, lines: np.ndarray,
+                        ok: np.ndarray) -> dict[int, _SizeConflict]:
     """Rows (among ``ok``) whose (height, width) disagrees with the most common size of their id.
 
+    Args:
+        ids, h, w, lines, ok: per row (N,): id, height, width, line (or row) number, and whether
+            the row passed the cell checks.
+
     Returns:
-        dict row position -> (column, mode (h, w), mode lines, other lines of the same size) for
-        each disagreeing row; empty when all images are consistent (the usual, fast case).
+        row position -> its :class:`_SizeConflict`, for each disagreeing row; empty when all
+        images are consistent (the usual, fast case).
     """
     pos = np.flatnonzero(ok)
     if pos.size == 0:
@@ -301,7 +321,7 @@ def _inconsistent_sizes(ids: np.ndarray, h: np.ndarray, w: np.ndarray, lines: np
     if len(multi) == 0:
         return {}
     sub = sub[sub["id"].isin(multi)]
-    out: dict[int, tuple] = {}
+    out: dict[int, _SizeConflict] = {}
     for _, g in sub.groupby("id", sort=False):
         sizes = list(zip(g["h"].to_numpy(), g["w"].to_numpy()))
         counts = Counter(sizes)  # insertion order = first seen in file order (g keeps file order)
@@ -312,18 +332,17 @@ def _inconsistent_sizes(ids: np.ndarray, h: np.ndarray, w: np.ndarray, lines: np
             if s != mode:
                 col = HEIGHT if s[0] != mode[0] else WIDTH
                 same = [int(L2) for L2, s2 in zip(glines, sizes) if s2 == s]
-                out[int(p)] = (col, mode, mode_lines, s, same)
+                out[int(p)] = _SizeConflict(col, mode, mode_lines, s, same)
     return out
 
 
-def _size_message(prefix: str, image_id: str, col: str, value: str, info: tuple) -> str:
-    _, mode, mode_lines, size, same = info
-    both = size[0] != mode[0] and size[1] != mode[1]
-    cols = f"{HEIGHT}/{WIDTH}" if both else col
+def _size_message(prefix: str, image_id: str, value: str, conflict: _SizeConflict) -> str:
+    both = conflict.both
+    cols = f"{HEIGHT}/{WIDTH}" if both else conflict.column
     return (
         f"{prefix}, column {cols}: value{'s' if both else ''} {value} disagree{'' if both else 's'} with the other rows of image "
-        f"{image_id!r}: its size (height x width) is {_size_text(*mode)} on {_format_lines(mode_lines)} "
-        f"but {_size_text(*size)} on {_format_lines(same)} ({REASON_SIZE})"
+        f"{image_id!r}: its size (height x width) is {_size_text(*conflict.mode)} on {_format_lines(conflict.mode_lines)} "
+        f"but {_size_text(*conflict.size)} on {_format_lines(conflict.size_lines)} ({REASON_SIZE})"
     )
 
 
@@ -407,7 +426,12 @@ def read_fixations(
     image_ids: Iterable[str] | None = None,
     strict: bool = True,
 ) -> tuple[pd.DataFrame, FixationReport]:
-    """Read and validate a GazeMedSeg fixation CSV.
+    """Read and validate a GazeMedSeg fixation CSV (docs/method.md §1.1; the format: docs/data.md §4).
+
+    The steps: open the file and check its header (:func:`_read_header_checked`), parse the data
+    rows (:func:`_data_rows`), find each row's first problem (:func:`_find_problems`), raise on or
+    drop the bad rows (:func:`_sort_out`), build the frame (:func:`_assemble_frame`) and keep the
+    images asked for (:func:`_keep_images`).
 
     Args:
         path: the CSV file.
@@ -421,14 +445,30 @@ def read_fixations(
     Returns:
         ``(frame, report)``. The frame has the nine :data:`FIXATION_COLUMNS` (``IMAGE`` str,
         ``CURRENT_FIX_INDEX`` int64, the others float64) plus ``id`` (str) and ``line`` (int64,
-        1-based file line), sorted by id, then fixation index, then line; the index is
-        0..n-1 and ``frame.attrs["path"]`` holds ``str(path)``.
+        1-based file line), one row per kept fixation (N rows), sorted by id, then fixation
+        index, then line; the index is 0..N-1 and ``frame.attrs["path"]`` holds ``str(path)``.
 
     Raises:
         FileNotFoundError: no such file.
         FixationError: a required column is missing (also with ``strict=False``), the file cannot
             be parsed as CSV, or (``strict=True``) a row is bad.
     """
+    path = _fixation_path(path, image_ids)
+    table = _read_header_checked(path)
+    rows = _data_rows(table)
+    problems = _find_problems(rows)
+    good, dropped = _sort_out(rows, problems, table, strict, path)
+    frame = _assemble_frame(rows, good)
+    report = FixationReport(path=str(path), n_rows=int(rows.lines.size), dropped=dropped)
+    frame = _keep_images(frame, report, image_ids)
+    report.n_kept = int(len(frame))
+    report.n_images = int(frame["id"].nunique())
+    frame.attrs["path"] = str(path)
+    return frame, report
+
+
+def _fixation_path(path: str | os.PathLike, image_ids: Iterable[str] | None) -> Path:
+    """``path`` as a Path, once it is a regular file and ``image_ids`` is not a single string."""
     path = Path(path)
     if not path.is_file():
         if path.exists():
@@ -436,19 +476,45 @@ def read_fixations(
         raise FileNotFoundError(f"fixation file not found: {path}")
     if isinstance(image_ids, (str, bytes)):
         raise TypeError(f"image_ids must be an iterable of ids, not a single string ({image_ids!r})")
+    return path
+
+
+def _read_header_checked(path: Path) -> _Table:
+    """The file's cells, once it is non-empty and its header has every required column."""
     name = path.name
     table = _read_table(path, name, FIXATION_COLUMNS)
     if table is None:
         raise FixationError(f"{name} line 1: the file is empty, expected a header with {', '.join(REQUIRED_COLUMNS)} (file {path})")
-    header = table.header
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.header]
     if missing:
         raise FixationError(
             f"{name} line 1 (header): missing required column(s) {', '.join(missing)}; "
-            f"found columns: {', '.join(header) or '(none)'} (file {path})"
+            f"found columns: {', '.join(table.header) or '(none)'} (file {path})"
         )
+    return table
 
-    width = len(header)
+
+@dataclass
+class _Rows:
+    """The N data rows of a fixation file (blank lines left out), parsed but not yet judged."""
+
+    image: np.ndarray  # IMAGE cells, stripped: object (N,)
+    ids: np.ndarray  # IMAGE without its extension: object (N,)
+    lines: np.ndarray  # file line of each row: int64 (N,)
+    numeric: dict[str, np.ndarray]  # numeric column present -> float64 (N,), NaN where unparsable
+    raws: dict[str, np.ndarray]  # the same columns' cells as written: object (N,)
+    n_fields: np.ndarray  # fields in each row: int64 (N,)
+    too_short: np.ndarray  # bool (N,): fewer fields than the header
+    too_long: np.ndarray  # bool (N,): a non-empty field beyond the header
+    table_row: np.ndarray  # each row's index in the _Table (the key of _Table.extra): (N,)
+
+    @property
+    def field_bad(self) -> np.ndarray:
+        return self.too_short | self.too_long
+
+
+def _data_rows(table: _Table) -> _Rows:
+    """Parse the table's numeric columns and leave out its blank lines (every cell empty)."""
     cells, n_fields, lines = table.cells, table.n_fields, table.lines
     # Rows with more fields than the header; trailing empty fields (``a,b,c,``) are let pass.
     row_index = np.arange(n_fields.size)
@@ -475,69 +541,113 @@ def read_fixations(
         numeric = {c: v[keep_rows] for c, v in numeric.items()}
         raws = {c: v[keep_rows] for c, v in raws.items()}
         n_fields, too_long, row_index = n_fields[keep_rows], too_long[keep_rows], row_index[keep_rows]
-    n_rows = int(lines.size)
-    # A row cut short (or run long) is reported as such, not as an empty cell in a later column.
-    too_short = n_fields < width
-    field_bad = too_short | too_long
-
     ids = _strip_extension(pd.Series(image_raw, dtype=object)).to_numpy(dtype=object)
+    # A row cut short (or run long) is reported as such, not as an empty cell in a later column.
+    too_short = n_fields < len(table.header)
+    return _Rows(image_raw, ids, lines, numeric, raws, n_fields, too_short, too_long, row_index)
+
+
+@dataclass
+class _Problems:
+    """The first problem of each of the N rows, and the rows whose image size disagrees."""
+
+    order: list[str]  # IMAGE, then the numeric columns present: what first_col indexes
+    first_col: np.ndarray  # int16 (N,): position in ``order`` of the first bad cell, -1 = none
+    first_code: np.ndarray  # int8 (N,): its reason code (an index of _REASONS)
+    ok: np.ndarray  # bool (N,): no bad cell and as many fields as the header
+    sizes: dict[int, _SizeConflict]  # row -> its conflict, among the ``ok`` rows
+
+
+def _find_problems(rows: _Rows) -> _Problems:
+    """Judge every cell (vectorised), then the image sizes of the rows that passed."""
     # An IMAGE like ".jpg" leaves an empty id: count it as empty.
-    image_check = np.where(ids == "", "", image_raw)
+    image_check = np.where(rows.ids == "", "", rows.image)
+    order = [IMAGE] + [c for c in _NUMERIC_COLUMNS if c in rows.numeric]
+    first_col, first_code = _first_problems(rows.numeric, rows.raws, image_check)
+    ok = (first_col < 0) & ~rows.field_bad
+    sizes = _inconsistent_sizes(rows.ids, rows.numeric[HEIGHT], rows.numeric[WIDTH], rows.lines, ok)
+    return _Problems(order, first_col, first_code, ok, sizes)
 
-    order = [IMAGE] + [c for c in _NUMERIC_COLUMNS if c in numeric]
-    first_col, first_code = _first_problems(numeric, raws, image_check)
-    ok = (first_col < 0) & ~field_bad
-    size_bad = _inconsistent_sizes(ids, numeric[HEIGHT], numeric[WIDTH], lines, ok)
 
-    def field_message(p: int) -> tuple[str, dict[str, Any]]:
-        k = int(n_fields[p])
-        if too_short[p]:
-            col, value, reason = header[k], "", "too few fields"
-            what = (f"it ends after column {header[k - 1]}; " if k else "") + "complete the row or delete the line"
-        else:
-            extra = [v.strip() for v in table.extra[int(row_index[p])]]
-            col, value, reason = f"(field {width + 1})", next(v for v in extra if v), "too many fields"
-            what = f"{', '.join(repr(v) for v in extra if v)} beyond the last column {header[-1]}; a comma too many, or an unquoted comma in a cell?"
-        msg = f"{name} line {lines[p]}, column {col}: row has {k} fields, expected {width} ({what}) (file {path})"
-        return msg, {"line": int(lines[p]), "column": col, "value": value, "reason": reason, "image": str(image_raw[p])}
+class _Problem(NamedTuple):
+    """One bad row: the message ``strict=True`` raises, the entry ``strict=False`` records."""
 
-    def cell_message(p: int) -> tuple[str, dict[str, Any]]:
-        if field_bad[p]:
-            return field_message(p)
-        col = order[first_col[p]]
-        value = str(image_raw[p] if col == IMAGE else raws[col][p]).strip()
-        reason = _REASONS[first_code[p]]
-        shown = value if value != "" else "''"
-        msg = f"{name} line {lines[p]}, column {col}: value {shown} is {reason} (file {path})"
-        return msg, {"line": int(lines[p]), "column": col, "value": value, "reason": reason, "image": str(image_raw[p])}
+    message: str
+    entry: dict[str, Any]
 
-    def size_entry(p: int) -> tuple[str, dict[str, Any]]:
-        info = size_bad[p]
-        col = info[0]
-        value = str(raws[col][p]).strip()
-        both = info[3][0] != info[1][0] and info[3][1] != info[1][1]
-        shown = f"{str(raws[HEIGHT][p]).strip()}/{str(raws[WIDTH][p]).strip()}" if both else value
-        msg = _size_message(f"{name} line {lines[p]}", str(ids[p]), col, shown, info) + f" (file {path})"
-        return msg, {"line": int(lines[p]), "column": col, "value": value, "reason": REASON_SIZE, "image": str(image_raw[p])}
 
-    cell_bad = np.flatnonzero(~ok)
+def _entry(rows: _Rows, p: int, column: str, value: str, reason: str) -> dict[str, Any]:
+    return {"line": int(rows.lines[p]), "column": column, "value": value, "reason": reason, "image": str(rows.image[p])}
+
+
+def _field_problem(rows: _Rows, table: _Table, p: int, path: Path) -> _Problem:
+    """Row ``p`` has too few or too many fields."""
+    header, width = table.header, len(table.header)
+    k = int(rows.n_fields[p])
+    if rows.too_short[p]:
+        col, value, reason = header[k], "", "too few fields"
+        what = (f"it ends after column {header[k - 1]}; " if k else "") + "complete the row or delete the line"
+    else:
+        extra = [v.strip() for v in table.extra[int(rows.table_row[p])]]
+        col, value, reason = f"(field {width + 1})", next(v for v in extra if v), "too many fields"
+        what = f"{', '.join(repr(v) for v in extra if v)} beyond the last column {header[-1]}; a comma too many, or an unquoted comma in a cell?"
+    msg = f"{path.name} line {rows.lines[p]}, column {col}: row has {k} fields, expected {width} ({what}) (file {path})"
+    return _Problem(msg, _entry(rows, p, col, value, reason))
+
+
+def _cell_problem(rows: _Rows, problems: _Problems, table: _Table, p: int, path: Path) -> _Problem:
+    """Row ``p``'s first problem: its field count, else its first bad cell."""
+    if rows.field_bad[p]:
+        return _field_problem(rows, table, p, path)
+    col = problems.order[problems.first_col[p]]
+    value = str(rows.image[p] if col == IMAGE else rows.raws[col][p]).strip()
+    reason = _REASONS[problems.first_code[p]]
+    shown = value if value != "" else "''"
+    msg = f"{path.name} line {rows.lines[p]}, column {col}: value {shown} is {reason} (file {path})"
+    return _Problem(msg, _entry(rows, p, col, value, reason))
+
+
+def _size_problem(rows: _Rows, problems: _Problems, p: int, path: Path) -> _Problem:
+    """Row ``p``'s image size disagrees with the other rows of its image."""
+    conflict = problems.sizes[p]
+    col = conflict.column
+    value = str(rows.raws[col][p]).strip()
+    shown = f"{str(rows.raws[HEIGHT][p]).strip()}/{str(rows.raws[WIDTH][p]).strip()}" if conflict.both else value
+    msg = _size_message(f"{path.name} line {rows.lines[p]}", str(rows.ids[p]), shown, conflict) + f" (file {path})"
+    return _Problem(msg, _entry(rows, p, col, value, REASON_SIZE))
+
+
+def _sort_out(rows: _Rows, problems: _Problems, table: _Table, strict: bool, path: Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """``(good, dropped)``: the rows to keep (bool, N) and one entry per bad row in line order.
+
+    Raises:
+        FixationError: ``strict`` and a row is bad: the first one in file order.
+    """
+    cell_bad = np.flatnonzero(~problems.ok)
+    size_bad = problems.sizes
     if strict and (cell_bad.size or size_bad):
         first_cell = int(cell_bad[0]) if cell_bad.size else None
         first_size = min(size_bad) if size_bad else None
         if first_size is None or (first_cell is not None and first_cell < first_size):
-            raise FixationError(cell_message(first_cell)[0])
-        raise FixationError(size_entry(first_size)[0])
+            raise FixationError(_cell_problem(rows, problems, table, first_cell, path).message)
+        raise FixationError(_size_problem(rows, problems, first_size, path).message)
 
-    dropped = [cell_message(int(p))[1] for p in cell_bad] + [size_entry(p)[1] for p in sorted(size_bad)]
+    dropped = [_cell_problem(rows, problems, table, int(p), path).entry for p in cell_bad]
+    dropped += [_size_problem(rows, problems, p, path).entry for p in sorted(size_bad)]
     dropped.sort(key=lambda d: d["line"])
-    good = ok.copy()
+    good = problems.ok.copy()
     if size_bad:
         good[list(size_bad)] = False
+    return good, dropped
 
-    # Assemble the frame from the good rows.
-    frame = pd.DataFrame({IMAGE: pd.Series(image_raw[good], dtype="str")})
+
+def _assemble_frame(rows: _Rows, good: np.ndarray) -> pd.DataFrame:
+    """The frame of the ``good`` rows: the nine columns (missing optional ones filled), ``id``,
+    ``line``; sorted by id, fixation index, line."""
+    numeric = rows.numeric
+    frame = pd.DataFrame({IMAGE: pd.Series(rows.image[good], dtype="str")})
     n = int(good.sum())
-    gid = ids[good]
+    gid = rows.ids[good]
     if INDEX in numeric:
         frame[INDEX] = numeric[INDEX][good].astype(np.int64)
     else:
@@ -548,26 +658,26 @@ def read_fixations(
     frame[PUPIL] = numeric[PUPIL][good] if PUPIL in numeric else np.zeros(n)
     frame[START] = numeric[START][good] if START in numeric else np.zeros(n)
     frame["id"] = pd.Series(gid, dtype="str")
-    frame["line"] = lines[good]
+    frame["line"] = rows.lines[good]
     frame[HEIGHT] = numeric[HEIGHT][good]
     frame[WIDTH] = numeric[WIDTH][good]
     frame = frame.sort_values(["id", INDEX, "line"], kind="stable", ignore_index=True)
     if START not in numeric:  # made up in fixation order, hence after sorting
         frame[START] = _fill_start(frame["id"].to_numpy(dtype=object), frame[DURATION].to_numpy())
-    frame = frame[list(FIXATION_COLUMNS) + ["id", "line"]]
+    return frame[list(FIXATION_COLUMNS) + ["id", "line"]]
 
-    report = FixationReport(path=str(path), n_rows=n_rows, dropped=dropped)
-    if image_ids is not None:
-        wanted = {str(i) for i in image_ids}
-        have = set(frame["id"].unique())
-        report.ids_without_image = sorted(have - wanted)
-        report.images_without_fixations = sorted(wanted - have)
-        if report.ids_without_image:
-            frame = frame[frame["id"].isin(wanted)].reset_index(drop=True)
-    report.n_kept = int(len(frame))
-    report.n_images = int(frame["id"].nunique())
-    frame.attrs["path"] = str(path)
-    return frame, report
+
+def _keep_images(frame: pd.DataFrame, report: FixationReport, image_ids: Iterable[str] | None) -> pd.DataFrame:
+    """The rows of ``image_ids`` (all without them); the ids on one side only go to ``report``."""
+    if image_ids is None:
+        return frame
+    wanted = {str(i) for i in image_ids}
+    have = set(frame["id"].unique())
+    report.ids_without_image = sorted(have - wanted)
+    report.images_without_fixations = sorted(wanted - have)
+    if report.ids_without_image:
+        frame = frame[frame["id"].isin(wanted)].reset_index(drop=True)
+    return frame
 
 
 # ----------------------------------------------------------------------------------------------
@@ -646,11 +756,9 @@ def _check_frame(frame: pd.DataFrame, what: str) -> None:
     size_bad = _inconsistent_sizes(ids, numeric[HEIGHT], numeric[WIDTH], rows + 1, np.ones(len(frame), bool))
     if size_bad:
         p = min(size_bad)
-        col = size_bad[p][0]
-        info = size_bad[p]
-        both = info[3][0] != info[1][0] and info[3][1] != info[1][1]
-        shown = f"{numeric[HEIGHT][p]:g}/{numeric[WIDTH][p]:g}" if both else f"{numeric[col][p]:g}"
-        msg = _size_message(f"{what}: image {image_raw[p]!r}, row {p + 1}", str(ids[p]), col, shown, info)
+        conflict = size_bad[p]
+        shown = f"{numeric[HEIGHT][p]:g}/{numeric[WIDTH][p]:g}" if conflict.both else f"{numeric[conflict.column][p]:g}"
+        msg = _size_message(f"{what}: image {image_raw[p]!r}, row {p + 1}", str(ids[p]), shown, conflict)
         raise FixationError(msg.replace(" on line", " on row"))
 
 

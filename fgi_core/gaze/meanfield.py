@@ -342,6 +342,63 @@ def _check_inputs(image: np.ndarray, heat: np.ndarray, compat: Any, iterations: 
         raise ValueError(f"clip must be a number in (0, 0.5), got {clip!r}")
 
 
+def _grid_settings(grid_options: dict[str, Any]) -> tuple[np.dtype, bool]:
+    """``(dtype, sse_padding)`` of the lattice from :data:`GRID_OPTIONS` and the given overrides.
+
+    Raises:
+        ValueError: an unknown option, a dtype other than float32 / float64, a non-bool padding.
+    """
+    from ..config import look_up_option
+
+    for key in grid_options:
+        look_up_option(key, GRID_OPTIONS, "grid option of dense_crf_numpy")
+    options = {**GRID_OPTIONS, **grid_options}
+    dtype_name = options["dtype"]
+    if not isinstance(dtype_name, str):
+        try:
+            dtype_name = np.dtype(dtype_name).name
+        except TypeError:
+            dtype_name = repr(dtype_name)
+    dtype = np.dtype(look_up_option(dtype_name, ("float32", "float64"), "dtype (grid option)"))
+    if not isinstance(options["sse_padding"], (bool, np.bool_)):
+        raise ValueError(f"sse_padding (grid option) must be True or False, got {options['sse_padding']!r}")
+    return dtype, bool(options["sse_padding"])
+
+
+def _unary_logit(heat: np.ndarray, clip: float, dtype: np.dtype) -> np.ndarray:
+    """The logit of Q1 from the unary alone, (H * W,) in ``dtype``, for a float32 H x W heatmap.
+
+    The unary is pydensecrf.utils.unary_from_softmax's, -log(clip(p, clip)) in float32; with two
+    labels only the difference of the two unaries matters.
+    """
+    p1 = heat.ravel()
+    u0 = -np.log(np.maximum(np.float32(1.0) - p1, np.float32(clip)))
+    u1 = -np.log(np.maximum(p1, np.float32(clip)))
+    return (u0 - u1).astype(dtype)
+
+
+def _mean_field(lattice: PermutohedralLattice, unary_logit: np.ndarray, q1: np.ndarray, compat: float,
+                iterations: int, dtype: np.dtype) -> np.ndarray:
+    """Q1 (H * W,) after ``iterations`` mean-field steps from ``q1`` (H * W,), with the
+    symmetric-normalised bilateral kernel K of ``lattice``."""
+    norm = lattice.filter(np.ones(lattice.n, dtype=dtype))
+    norm += dtype.type(1e-20)
+    np.sqrt(norm, out=norm)
+    np.reciprocal(norm, out=norm)  # 1 / sqrt(K 1): symmetric normalisation
+    k_norm = lattice.filter(norm)
+    k_norm *= dtype.type(compat)
+    two_c = dtype.type(2.0 * compat)
+    for _ in range(iterations):
+        # m1 - m0 = norm * (K(norm q1) - K(norm q0)) = norm * (2 K(norm q1) - K(norm))
+        z = lattice.filter(norm * q1)
+        z *= two_c
+        z -= k_norm
+        z *= norm
+        z += unary_logit
+        q1 = expit(z)
+    return q1
+
+
 def dense_crf_numpy(
     image_rgb_uint8: np.ndarray,
     heatmap: np.ndarray,
@@ -379,20 +436,7 @@ def dense_crf_numpy(
             > 0; finite compat; integer iterations >= 0; clip in (0, 0.5)), or an unknown grid
             option or dtype is given.
     """
-    from ..config import look_up_option
-
-    for key in grid_options:
-        look_up_option(key, GRID_OPTIONS, "grid option of dense_crf_numpy")
-    options = {**GRID_OPTIONS, **grid_options}
-    dtype_name = options["dtype"]
-    if not isinstance(dtype_name, str):
-        try:
-            dtype_name = np.dtype(dtype_name).name
-        except TypeError:
-            dtype_name = repr(dtype_name)
-    dtype = np.dtype(look_up_option(dtype_name, ("float32", "float64"), "dtype (grid option)"))
-    if not isinstance(options["sse_padding"], (bool, np.bool_)):
-        raise ValueError(f"sse_padding (grid option) must be True or False, got {options['sse_padding']!r}")
+    dtype, sse_padding = _grid_settings(grid_options)
     sxy, srgb = _positive("sxy", sxy), _positive("srgb", srgb)
     image = np.asarray(image_rgb_uint8)
     try:
@@ -401,29 +445,9 @@ def dense_crf_numpy(
         raise ValueError(f"heatmap must be an H x W array of numbers: {err}") from None
     _check_inputs(image, heat, compat, iterations, clip)
     h, w = heat.shape
-    # Unary as pydensecrf.utils.unary_from_softmax: -log(clip(p, clip)) in float32. With two
-    # labels only the difference matters: the logit of Q1 from the unary alone.
-    p1 = heat.ravel()
-    u0 = -np.log(np.maximum(np.float32(1.0) - p1, np.float32(clip)))
-    u1 = -np.log(np.maximum(p1, np.float32(clip)))
-    unary_logit = (u0 - u1).astype(dtype)
+    unary_logit = _unary_logit(heat, clip, dtype)
     q1 = expit(unary_logit)
     if iterations > 0:
-        features = bilateral_features(image, sxy, srgb)
-        lattice = PermutohedralLattice(features, dtype=dtype, sse_padding=bool(options["sse_padding"]))
-        norm = lattice.filter(np.ones(lattice.n, dtype=dtype))
-        norm += dtype.type(1e-20)
-        np.sqrt(norm, out=norm)
-        np.reciprocal(norm, out=norm)  # 1 / sqrt(K 1): symmetric normalisation
-        k_norm = lattice.filter(norm)
-        k_norm *= dtype.type(compat)
-        two_c = dtype.type(2.0 * compat)
-        for _ in range(int(iterations)):
-            # m1 - m0 = norm * (K(norm q1) - K(norm q0)) = norm * (2 K(norm q1) - K(norm))
-            z = lattice.filter(norm * q1)
-            z *= two_c
-            z -= k_norm
-            z *= norm
-            z += unary_logit
-            q1 = expit(z)
+        lattice = PermutohedralLattice(bilateral_features(image, sxy, srgb), dtype=dtype, sse_padding=sse_padding)
+        q1 = _mean_field(lattice, unary_logit, q1, compat, int(iterations), dtype)
     return np.clip(q1.reshape(h, w), 0.0, 1.0).astype(np.float32)

@@ -244,23 +244,8 @@ def _folders_to_create(folder: Path) -> list[Path]:
 def _run_stage(dataset, gaze_dir: Path, ids: list[str], csv: Path, frame: pd.DataFrame, report, refine_method: str,
                refine_kwargs: dict[str, Any] | None, preset: DatasetPreset, workers: int, overwrite: bool, score: bool,
                progress: bool) -> GazeStageResult:
-    from ..progress import tqdm
-
     method = resolve_refine_method(refine_method)
-    params = {
-        "dataset": dataset.name,
-        "modality": dataset.modality,
-        "gaze_source": "simulated" if dataset.simulated_gaze else "recorded",
-        "simulated": bool(dataset.simulated_gaze),
-        "gaze_csv": str(csv),
-        "sigma": preset.sigma,
-        "t_hc": preset.t_hc,
-        "t_bc": preset.t_bc,
-        "heatmap": "reference recipe, separable exact form (fgi_core.gaze.heatmap)",
-        "refine_method": method,
-        "refine_params": refine_params(method, **(refine_kwargs or {})),
-        "storage": "heatmap/refined: uint16 PNG (value/65535); m_hc/m_bc: uint8 PNG 0/255",
-    }
+    params = _stage_params(dataset, csv, preset, method, refine_kwargs)
     params_path = gaze_dir / "params.json"
     if params_path.is_file() and read_json(params_path) != params:
         overwrite = True  # maps made with other settings must not be mixed with new ones
@@ -279,9 +264,45 @@ def _run_stage(dataset, gaze_dir: Path, ids: list[str], csv: Path, frame: pd.Dat
         "overwrite": overwrite,
         "score": score,
     }
-    rows, timings = {}, {"heatmap": 0.0, "refine": 0.0, "write": 0.0}
     start = time.perf_counter()
-    with tqdm(total=len(ids), desc=f"gaze stage ({method})", disable=not progress, unit="img") as bar:  # closed on errors too
+    rows, timings = _process_images(ids, state, workers, progress, f"gaze stage ({method})")
+    wall = time.perf_counter() - start
+
+    quality, summary = _write_quality(gaze_dir, rows, len(ids), method, params["simulated"])
+    write_json(gaze_dir / "manifest.json", {"ids": ids, "seconds_wall": wall, "seconds_per_step": timings, "workers": workers, "params": params})
+    return GazeStageResult(gaze_dir, ids, quality, summary, params, report, {**timings, "wall": wall})
+
+
+def _stage_params(dataset, csv: Path, preset: DatasetPreset, method: str, refine_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """What ``params.json`` records: the gaze source, the preset's sigma and thresholds, the refinement."""
+    return {
+        "dataset": dataset.name,
+        "modality": dataset.modality,
+        "gaze_source": "simulated" if dataset.simulated_gaze else "recorded",
+        "simulated": bool(dataset.simulated_gaze),
+        "gaze_csv": str(csv),
+        "sigma": preset.sigma,
+        "t_hc": preset.t_hc,
+        "t_bc": preset.t_bc,
+        "heatmap": "reference recipe, separable exact form (fgi_core.gaze.heatmap)",
+        "refine_method": method,
+        "refine_params": refine_params(method, **(refine_kwargs or {})),
+        "storage": "heatmap/refined: uint16 PNG (value/65535); m_hc/m_bc: uint8 PNG 0/255",
+    }
+
+
+def _process_images(ids: list[str], state: dict[str, Any], workers: int, progress: bool,
+                    desc: str) -> tuple[dict[str, dict[str, float] | None], dict[str, float]]:
+    """Run :func:`_process_one` on every id, in ``workers`` processes (0: here).
+
+    Returns:
+        ``(rows, timings)``: id -> its quality row (None when not scored), and the seconds per
+        step summed over the images.
+    """
+    from ..progress import tqdm
+
+    rows, timings = {}, {"heatmap": 0.0, "refine": 0.0, "write": 0.0}
+    with tqdm(total=len(ids), desc=desc, disable=not progress, unit="img") as bar:  # closed on errors too
         if workers and workers > 0 and len(ids) > 1:
             with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_init_worker, initargs=(state,)) as pool:
                 results = pool.map(_process_one, ids, chunksize=max(1, len(ids) // (workers * 8)))
@@ -301,17 +322,20 @@ def _run_stage(dataset, gaze_dir: Path, ids: list[str], csv: Path, frame: pd.Dat
                 for k in timings:
                     timings[k] += timing[k]
                 bar.update()
-    wall = time.perf_counter() - start
+    return rows, timings
 
+
+def _write_quality(gaze_dir: Path, rows: dict[str, dict[str, float] | None], n_images: int, method: str,
+                   simulated: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``quality.csv`` (the scored images, where any) and ``quality.json`` (their means and stds)."""
     scored = {i: r for i, r in rows.items() if r is not None}
     quality = pd.DataFrame.from_dict(scored, orient="index")
     quality.index.name = "id"
-    summary: dict[str, Any] = {"images": len(ids), "images_scored": len(scored), "refine_method": method, "simulated": params["simulated"]}
+    summary: dict[str, Any] = {"images": n_images, "images_scored": len(scored), "refine_method": method, "simulated": simulated}
     if len(quality):
         with atomic_path(gaze_dir / "quality.csv") as tmp:
             quality.to_csv(tmp)
         summary["mean"] = quality.mean().to_dict()
         summary["std"] = quality.std(ddof=0).to_dict()
     write_json(gaze_dir / "quality.json", summary)
-    write_json(gaze_dir / "manifest.json", {"ids": ids, "seconds_wall": wall, "seconds_per_step": timings, "workers": workers, "params": params})
-    return GazeStageResult(gaze_dir, ids, quality, summary, params, report, {**timings, "wall": wall})
+    return quality, summary

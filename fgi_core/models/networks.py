@@ -197,6 +197,7 @@ class FGIStudent(nn.Module):
         teacher_widths = check_widths(teacher_widths, "teacher_widths")
         widths = student_widths(teacher_widths) if widths is None else widths
         self.in_channels = int(in_channels)
+        self.teacher_widths = teacher_widths  # what it was built for (its adapters end at [1:5])
         self.backbone = UNetBackbone(in_channels, widths)
         stages = self.backbone.stage_widths
         self.projection = nn.ModuleList(ProjectionBlock(w, w) for w in stages)

@@ -45,6 +45,7 @@ from ..config import TrainSettings, look_up_option, resolve_amp
 from ..io import atomic_path, read_json, write_json
 from ..metrics.overlap import dice_per_image
 from ..models.readout import foreground
+from ..plots.training import plot_curves  # noqa: F401 - the figure lives in fgi_core.plots; re-exported here
 from .data import BatchSampler, TrainingData, flip_batch
 
 __all__ = ["TrainConfig", "Method", "fit", "validation_dice", "validation_scores", "plot_curves", "load_networks",
@@ -213,48 +214,6 @@ def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, epoch_length: int = 
 def _save(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-
-
-def plot_curves(log_rows: list[dict], path: Path, title: str = "") -> None:
-    """Loss curves (left) and validation Dice (right) from ``log.csv`` rows.
-
-    The loss terms share the left axis; the ramp-up weight w(t) (``rampup``, in [0, 1]) gets its
-    own axis on the right, dashed, so it is not read as a loss. Legends sit below the panels,
-    never over the lines.
-    """
-    import matplotlib.pyplot as plt
-
-    from ..viz import save_figure
-
-    its = [r["iteration"] for r in log_rows]
-    skip = ("iteration", "lr", "seconds", "val_dice", "rampup")
-    loss_keys = [k for k in log_rows[0] if k not in skip] if log_rows else []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    handles = []
-    for k in loss_keys:
-        handles += axes[0].plot(its, [r[k] for r in log_rows], label=k, lw=1.2 if k == "total" else 1)
-    axes[0].set_xlabel("iteration")
-    axes[0].set_ylabel("loss")
-    if log_rows and "rampup" in log_rows[0]:
-        weight = axes[0].twinx()
-        handles += weight.plot(its, [r["rampup"] for r in log_rows], "--", color="grey", lw=1, label="ramp-up w(t) (right axis)")
-        weight.set_ylim(0, 1.05)
-        weight.set_ylabel("ramp-up weight w(t)", color="grey")
-        weight.tick_params(axis="y", colors="grey")
-    if handles:
-        axes[0].legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                       ncol=min(4, len(handles)), frameon=False)
-    val = [(r["iteration"], r["val_dice"]) for r in log_rows if r.get("val_dice") not in (None, "")]
-    if val:
-        axes[1].plot(*zip(*val), "o-", color="tab:green", label="validation Dice (training size)")
-        axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
-    axes[1].set_xlabel("iteration")
-    axes[1].set_ylabel("validation Dice")
-    axes[1].set_ylim(0, 1)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
 
 
 class CollapseWarning(UserWarning):

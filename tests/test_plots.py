@@ -1,0 +1,170 @@
+"""fgi_core.plots: one home for every figure, one colour table, one way to draw fixations, and the
+old names (fgi_core.viz, fgi_core.widgets.render_*, train.engine.plot_curves) still resolving."""
+import ast
+import doctest
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import fgi_core
+from fgi_core import plots
+from fgi_core.gaze.coords import pixel_indices
+
+PACKAGE = Path(fgi_core.__file__).parent
+ROOT = PACKAGE.parent
+
+
+def _pixel_of(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the imshow pixels that hold ``(x, y)`` data points (pixel k spans [k - 0.5, k + 0.5))."""
+    return np.floor(offsets[:, 1] + 0.5).astype(int), np.floor(offsets[:, 0] + 0.5).astype(int)
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (7, 5), (24, 24), (40, 50)])
+def test_a_fixation_is_drawn_at_the_centre_of_the_pixel_pixel_indices_gives(height, width):
+    rng = np.random.default_rng(height * 100 + width)
+    xy = np.concatenate([rng.random((60, 2)), [[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.999999, 0.5]],
+                         # on the pixel edges: k / W falls on pixel k
+                         np.stack([np.arange(width) / width, np.zeros(width)], 1)[:5]])
+    points = np.concatenate([xy, rng.uniform(50, 500, (len(xy), 1))], 1)
+    rows, cols = pixel_indices(points[:, 0], points[:, 1], height, width)
+    fig, ax = plt.subplots()
+    ax.imshow(np.zeros((height, width, 3), np.uint8))
+    scatter = plots.draw_fixations(ax, points, (height, width))
+    offsets = np.asarray(scatter.get_offsets())
+    np.testing.assert_array_equal(offsets, np.stack([cols, rows], 1))  # the centre, exactly
+    drawn_rows, drawn_cols = _pixel_of(offsets)
+    np.testing.assert_array_equal(drawn_rows, rows)
+    np.testing.assert_array_equal(drawn_cols, cols)
+    assert ax.get_xlim() == (-0.5, width - 0.5) and ax.get_ylim() == (height - 0.5, -0.5)  # the image's extent
+    np.testing.assert_array_equal(plots.fixation_offsets(points, height, width), offsets)
+    plt.close(fig)
+
+
+def test_every_figure_with_fixations_draws_them_the_same_way():
+    image = np.zeros((12, 16, 3), np.uint8)
+    points = np.array([[0.0, 0.0, 100.0], [0.51, 0.26, 300.0], [1.0, 1.0, 200.0]])
+    expected = plots.fixation_offsets(points, 12, 16)
+    assert expected.tolist() == [[0.0, 0.0], [8.0, 3.0], [15.0, 11.0]]
+    fig, ax = plt.subplots()
+    assert plots.plot_fixations(ax, image, points) is fig
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), expected)
+    maps = {"heatmap": np.zeros((12, 16)), "refined": np.zeros((12, 16)), "m_hc": np.zeros((12, 16)), "m_bc": np.zeros((12, 16))}
+    stage = plots.plot_gaze_stage(image, points, maps)
+    np.testing.assert_array_equal(stage.axes[0].collections[0].get_offsets(), expected)
+    sizes = ax.collections[0].get_sizes()
+    assert sizes[1] > sizes[2] > sizes[0]  # area by duration
+    plt.close("all")
+
+
+def test_one_colour_table():
+    assert plots.COLOURS["m_hc"] == (0.1, 0.9, 0.2) and plots.COLOURS["gt"] == (0.2, 0.5, 1.0)
+    from fgi_core import viz, widgets
+
+    assert viz.MASK_COLOURS is widgets.LAYER_COLOURS is plots.COLOURS
+    for path in [*sorted((PACKAGE / "plots").glob("*.py")), PACKAGE / "viz.py", PACKAGE / "widgets.py"]:
+        if path.name == "colours.py":
+            continue
+        text = path.read_text()
+        rgb = [ast.unparse(n) for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Tuple) and len(n.elts) == 3
+               and all(isinstance(e, ast.Constant) and isinstance(e.value, float) for e in n.elts)]
+        assert not rgb, (path.name, rgb)  # no colour written outside the table (docstring examples aside)
+        assert '"jet"' not in text and '"autumn"' not in text, path.name
+        assert "COLOURS = {" not in text and ".scatter(" not in text, path.name  # one routine draws fixations
+
+
+def _functions(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+def test_figures_are_defined_once_in_plots_and_named_plot():
+    homes: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in _functions(path):
+            homes.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
+    for name, files in homes.items():
+        if name.startswith(("plot_", "show_")):
+            assert len(files) == 1 and files[0].startswith("plots/"), (name, files)
+    for old in plots.OLD_NAMES:
+        assert old not in homes, (old, homes.get(old))  # an alias, not a second definition
+    assert homes["draw_fixations"] == ["plots/colours.py"] and homes["compose"] == ["plots/layers.py"]
+
+
+def test_no_function_in_plots_is_longer_than_sixty_lines():
+    for path in sorted((PACKAGE / "plots").glob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in _functions(path):
+            body = node.body[1:] if ast.get_docstring(node) else node.body
+            code = [l for l in lines[body[0].lineno - 1:node.end_lineno] if l.strip() and not l.strip().startswith("#")]
+            assert len(code) <= 60, (path.name, node.name, len(code))
+
+
+def test_old_names_still_resolve():
+    from fgi_core import viz, widgets
+    from fgi_core.train import engine
+
+    for old, new in plots.OLD_NAMES.items():
+        assert getattr(plots, old) is getattr(plots, new), old
+        if old.startswith("render_"):
+            assert getattr(widgets, old) is getattr(plots, new), old
+        else:
+            assert getattr(viz, old) is getattr(plots, new), old
+    assert engine.plot_curves is plots.plot_curves and fgi_core.train.plot_curves is plots.plot_curves
+    for name in ("compose", "outline", "stretch", "fixation_offsets", "figure_png", "View", "LAYERS", "focus_options",
+                 "attention_for", "view_scores"):
+        assert getattr(widgets, name) is getattr(plots, name), name
+    assert set(widgets.__all__) <= set(dir(widgets)) and set(viz.__all__) <= set(dir(viz))
+    # every viz.<name> the notebooks call
+    used = set()
+    for nb in (ROOT / "notebooks").glob("*.ipynb"):
+        for cell in json.loads(nb.read_text())["cells"]:
+            used |= set(re.findall(r"\bviz\.([A-Za-z_]\w*)", "".join(cell["source"])))
+    missing = sorted(n for n in used if not hasattr(viz, n))
+    assert not missing, missing
+    for name in ("plot_fixations", "overlay", "save_figure", "image_grid", "plot_similarity", "plot_confusion",
+                 "plot_field_distribution", "MASK_COLOURS"):
+        assert hasattr(viz, name), name
+
+
+def test_plot_curves_returns_the_figure_and_saves_when_given_a_path(tmp_path):
+    rows = [{"iteration": i, "total": 1.0 / i, "rampup": min(1.0, i / 20), "val_dice": 0.5 if i % 20 == 0 else None}
+            for i in range(10, 50, 10)]
+    fig = plots.plot_curves(rows, title="toy")
+    assert isinstance(fig, matplotlib.figure.Figure) and fig.axes[0].get_ylabel() == "loss"
+    plt.close(fig)
+    assert isinstance(plots.plot_curves(rows, tmp_path / "c.png"), matplotlib.figure.Figure)
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_panels_kinds():
+    image = np.zeros((6, 6, 3), np.uint8)
+    labels = np.full((6, 6), -1)
+    labels[:2] = 1
+    labels[4:] = 0
+    fig = plots.plot_panels([[(image, np.ones((6, 6)) * 0.5, "heat", "a"), (None, np.ones((6, 6)), "heat", "b")],
+                             [(image, labels > 0, "mask", "c"), (image, labels, "labels", "d")]], colorbar="p")
+    assert [ax.get_title() for ax in fig.axes[:4]] == ["a", "b", "c", "d"] and len(fig.axes) == 5
+    rgba = fig.axes[3].images[1].get_array()
+    assert tuple(rgba[0, 0, :3]) == plots.COLOURS["foreground"] and rgba[3, 3, 3] == 0  # -1 stays uncoloured
+    plt.close(fig)
+
+
+def test_plots_examples_run_and_importing_plots_loads_no_matplotlib():
+    from fgi_core.plots import colours, layers, results
+
+    for module in (colours, layers, results):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted >= 1 and result.failed == 0, module.__name__
+    code = "import sys, fgi_core.plots; print(sorted(m for m in ('matplotlib', 'matplotlib.pyplot', 'pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"  # fgi_core.train imports plots: no matplotlib or pandas at import time
