@@ -465,7 +465,6 @@ def test_the_package_keeps_every_name_and_one_job_per_module():
     for path in folder.glob("*.py"):
         text = path.read_text()
         assert "backends" not in text and "BOUNDARY_THRESHOLDS" not in text, path  # the Boundary rule is measures.py's
-        assert "METHOD.md" not in text and "DESIGN.md" not in text, path
         lines = text.splitlines()
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):  # at most ~60 lines of code, docstring excluded

@@ -287,32 +287,9 @@ def test_presets_and_data_folders_derive_from_the_registry():
 
 
 # ----------------------------------------------------------------------------------------------
-# Grep-style: one definition of each shared rule; docs cited by their real names
+# Grep-style: one definition of each shared rule (docs cited by their real names: test_readme.py)
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("definition", ["def dice(", "def paired_bootstrap(", "def pixel_indices("])
 def test_each_rule_has_exactly_one_definition(definition):
     hits = [p for p, t in _sources().items() for _ in re.finditer(r"\b" + re.escape(definition), t)]
     assert len(hits) == 1, (definition, hits)
-
-
-def _text_files(*folders: str) -> dict[str, str]:
-    root = PACKAGE.parent
-    out = {}
-    for folder in folders:
-        for p in sorted((root / folder).rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix.lower() not in (".png", ".jpg", ".pyc", ".pt"):
-                out[str(p.relative_to(root))] = p.read_text(encoding="utf-8", errors="replace")
-    return out
-
-
-def test_no_stale_document_or_issue_references():
-    """Docstrings and comments cite docs/method.md (or the paper's sections), not the retired
-    METHOD.md / DESIGN.md or tracker issue numbers."""
-    # case-sensitive for the documents: docs/method.md and docs/design.md are the live ones
-    pattern = re.compile(r"METHOD\.md|DESIGN\.md|\b[Ii]ssues?\s+#?\d+")
-    assert pattern.search("see METHOD.md") and pattern.search("(issue 12)") and pattern.search("Issue #3")
-    assert not pattern.search("docs/method.md §4.4, docs/design.md §9")
-    files = _text_files("fgi_core", "benchmarks", "notebooks")
-    assert "fgi_core/registry.py" in files and any(p.endswith(".ipynb") for p in files)
-    found = {path: sorted({m.group(0) for m in pattern.finditer(text)}) for path, text in files.items()}
-    assert not {p: ms for p, ms in found.items() if ms}
