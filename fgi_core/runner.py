@@ -255,17 +255,37 @@ def training_warnings(run_dir: Path) -> list[str]:
 
 def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path:
     """Run every notebook of ``status`` that is not done, from the first such, in order."""
-    import papermill as pm
+    import papermill  # noqa: F401 -- a missing papermill fails here, before status.json is touched
 
-    from .checks import quiet_kernel_arguments
     from .report import write_report
 
     sequence = status["sequence"]
-    folder = Path(status["notebooks_dir"])
     todo = next((k for k, n in enumerate(sequence) if status["notebooks"][n]["status"] != "done"), None)
     if todo is None:
         log(f"all {len(sequence)} notebook(s) already done in {run_dir}")
         return run_dir
+    out_dir = _start_run(run_dir, status, todo)
+    total = time.perf_counter()
+    for k, name in enumerate(sequence[todo:], todo + 1):
+        _run_notebook(run_dir, status, name, f"[{k}/{len(sequence)}]", out_dir, progress, log)
+    status["state"] = "complete"
+    status.pop("failed", None)
+    _write_status(run_dir, status)
+    report = write_report(run_dir, status)
+    log(format_status(status))
+    log(f"{len(sequence) - todo} notebook(s) in {time.perf_counter() - total:.1f} s. Results: {run_dir}\nReport: {report}")
+    return run_dir
+
+
+def _start_run(run_dir: Path, status: dict[str, Any], todo: int) -> Path:
+    """Mark the notebooks from ``status["sequence"][todo]`` on pending and the run running
+    (``status.json`` written); return the folder of the executed notebooks.
+
+    Raises:
+        FileNotFoundError: one of those notebooks is no longer in ``status["notebooks_dir"]``.
+    """
+    sequence = status["sequence"]
+    folder = Path(status["notebooks_dir"])
     missing = [n for n in sequence[todo:] if not (folder / n).is_file()]
     if missing:
         raise FileNotFoundError(f"notebook(s) {missing} not found in {folder} (recorded in {run_dir / STATUS_FILE})")
@@ -276,57 +296,77 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
                                      "output": f"notebooks/{name}", "error": None}
     status["state"] = "running"
     _write_status(run_dir, status)
-    total = time.perf_counter()
-    params = status["parameters"]
-    for k, name in enumerate(sequence[todo:], todo + 1):
-        nb, out = folder / name, out_dir / name
-        entry = status["notebooks"][name]
-        entry.update(status="running", started=_now())
-        _write_status(run_dir, status)
-        log(f"[{k}/{len(sequence)}] {name} -> {out}")
-        t0 = time.perf_counter()
-        bar = {"desc": f"[{k}/{len(sequence)}] {nb.stem}", "leave": True} if progress else False
-        try:
-            with kernel_environment():
-                pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name=status["kernel_name"],
-                                    cwd=str(nb.parent), progress_bar=bar, report_mode=False,
-                                    extra_arguments=quiet_kernel_arguments(status["kernel_name"]))  # checks.py
-        except BaseException as err:  # noqa: BLE001 -- recorded, then raised again or as NotebookFailed
-            if isinstance(err, pm.PapermillExecutionError):
-                reason = f"failed in cell {err.exec_count}: {err.ename}: {err.evalue}"
-            elif isinstance(err, KeyboardInterrupt):
-                reason = "interrupted"
-            else:
-                reason = f"failed: {type(err).__name__}: {err}"
-            entry.update(status="failed", finished=_now(), seconds=round(time.perf_counter() - t0, 1), error=reason)
-            if out.is_file() and not isinstance(err, KeyboardInterrupt):
-                export_html(out, log)
-            status["state"] = "failed"
-            status["failed"] = name
-            _write_status(run_dir, status)
-            write_report(run_dir, status)
-            log(format_status(status))
-            if isinstance(err, KeyboardInterrupt):
-                raise
-            raise NotebookFailed(f"{name} {reason}\nThe executed notebook with the error is kept at {out}",
-                                 out, run_dir, name) from (None if isinstance(err, pm.PapermillExecutionError) else err)
-        entry.update(status="done", finished=_now(), seconds=round(time.perf_counter() - t0, 1))
-        alarms = training_warnings(run_dir)
-        if alarms:  # e.g. a collapsed stage: loud in the log, the status and the report
-            status["warnings"] = alarms
-            for line in alarms:
-                log(f"WARNING: {line}")
-        export_html(out, log)
-        _write_status(run_dir, status)
-        write_report(run_dir, status)
-        log(f"      done in {entry['seconds']:.1f} s")
-    status["state"] = "complete"
-    status.pop("failed", None)
+    return out_dir
+
+
+def _run_notebook(run_dir: Path, status: dict[str, Any], name: str, step: str, out_dir: Path, progress: bool, log) -> None:
+    """Execute notebook ``name`` into ``out_dir`` and record it: its entry in ``status.json``,
+    its HTML, ``report.md`` and the training warnings so far. ``step``: ``[k/n]`` for the log.
+
+    Raises:
+        NotebookFailed: the notebook failed (recorded first, see :func:`_record_failure`);
+            KeyboardInterrupt as it came, recorded the same way.
+    """
+    import papermill as pm
+
+    from .checks import quiet_kernel_arguments
+    from .report import write_report
+
+    nb, out = Path(status["notebooks_dir"]) / name, out_dir / name
+    entry = status["notebooks"][name]
+    entry.update(status="running", started=_now())
     _write_status(run_dir, status)
-    report = write_report(run_dir, status)
+    log(f"{step} {name} -> {out}")
+    t0 = time.perf_counter()
+    bar = {"desc": f"{step} {nb.stem}", "leave": True} if progress else False
+    try:
+        with kernel_environment():
+            pm.execute_notebook(str(nb), str(out), parameters=status["parameters"], kernel_name=status["kernel_name"],
+                                cwd=str(nb.parent), progress_bar=bar, report_mode=False,
+                                extra_arguments=quiet_kernel_arguments(status["kernel_name"]))  # checks.py
+    except BaseException as err:  # noqa: BLE001 -- recorded, then raised again or as NotebookFailed
+        reason = _failure_reason(err)
+        entry.update(status="failed", finished=_now(), seconds=round(time.perf_counter() - t0, 1), error=reason)
+        _record_failure(run_dir, status, name, out, isinstance(err, KeyboardInterrupt), log)
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        raise NotebookFailed(f"{name} {reason}\nThe executed notebook with the error is kept at {out}",
+                             out, run_dir, name) from (None if isinstance(err, pm.PapermillExecutionError) else err)
+    entry.update(status="done", finished=_now(), seconds=round(time.perf_counter() - t0, 1))
+    alarms = training_warnings(run_dir)
+    if alarms:  # e.g. a collapsed stage: loud in the log, the status and the report
+        status["warnings"] = alarms
+        for line in alarms:
+            log(f"WARNING: {line}")
+    export_html(out, log)
+    _write_status(run_dir, status)
+    write_report(run_dir, status)
+    log(f"      done in {entry['seconds']:.1f} s")
+
+
+def _failure_reason(err: BaseException) -> str:
+    """What stopped a notebook, as ``status.json`` records it (the failing cell when papermill knows it)."""
+    import papermill as pm
+
+    if isinstance(err, pm.PapermillExecutionError):
+        return f"failed in cell {err.exec_count}: {err.ename}: {err.evalue}"
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted"
+    return f"failed: {type(err).__name__}: {err}"
+
+
+def _record_failure(run_dir: Path, status: dict[str, Any], name: str, out: Path, interrupted: bool, log) -> None:
+    """Mark the run failed at ``name`` (whose entry already says why): the executed copy's HTML
+    (not after an interrupt), ``status.json``, ``report.md``, and the table in the log."""
+    from .report import write_report
+
+    if out.is_file() and not interrupted:
+        export_html(out, log)
+    status["state"] = "failed"
+    status["failed"] = name
+    _write_status(run_dir, status)
+    write_report(run_dir, status)
     log(format_status(status))
-    log(f"{len(sequence) - todo} notebook(s) in {time.perf_counter() - total:.1f} s. Results: {run_dir}\nReport: {report}")
-    return run_dir
 
 
 def run_notebooks(

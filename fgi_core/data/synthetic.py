@@ -358,22 +358,49 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
 # Flavours
 # ----------------------------------------------------------------------------------------------
 def _endoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
-    xx, yy = _grid(h, w)
-    short = min(h, w)
-    # --- lesion geometry -------------------------------------------------------------------
+    """Colonoscopy frame: mucosa, polyp (and polyp-like distractors), endoscope light, highlights."""
     frac = r["geom"].uniform(*lesion_size)
     lesion = _draw_blob(r["geom"], h, w, frac * h * w, margin=2.0)
     mask = lesion.mask(h, w)
+    base, bg = _mucosa(r["bg"], h, w)
+    colour, light = _polyp_colour_and_light(r["look"], base)
+    pad = _alpha_reach(blur) + 2  # the window of a blob's look covers its blurred matte
+    albedo = bg
+    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), _alpha_reach(blur) + 2):
+        _, look = _polyp_look(blob, r["distr"], h, w, pad, colour, light)
+        albedo = _composite(albedo, look, _alpha(m, blur), rel * contrast)
+    t, look = _polyp_look(lesion, r["look"], h, w, pad, colour, light)
+    alpha = _alpha(mask, blur)
+    albedo = _composite(albedo, look, alpha, contrast)
+    illum = _endoscope_light(r["clutter"], h, w, lesion)
+    img = albedo * np.clip(illum, 0.0, None)[..., None]
+    spec = _specular(r["clutter"], r["look"], h, w, illum, lesion, light, t, contrast)
+    img = img + (250.0 - img) * spec
+    return _to_uint8(img), mask
 
-    # --- background albedo: mucosa, texture, folds ----------------------------------------
-    rb = r["bg"]
+
+def _mucosa(rb: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Background albedo of the colon wall: ``(base, bg)`` with ``base`` the mucosa's RGB
+    colour (float32, 3) and ``bg`` float32 H x W x 3: that colour with texture and folds."""
     base = np.array([196, 92, 78], np.float32) + rb.uniform(-14, 14, 3).astype(np.float32)
     base[1:] += rb.uniform(-8, 8)
     low = _smooth_noise(rb, h, w, 3)
     mid = _smooth_noise(rb, h, w, 10)
     fine = _fine_noise(rb, h, w, 0.9)
     tone = 1.0 + 0.07 * low + 0.03 * mid + 0.025 * fine
-    # folds: a few darker curved bands with a lighter crest on one side
+    fold_f, crest_f = _folds(rb, h, w)
+    tone = tone * (1.0 - 0.45 * fold_f) + 0.15 * crest_f
+    bg = base[None, None, :] * tone[..., None]
+    bg[..., 2] += 4 * mid  # faint hue variation
+    return base, bg
+
+
+def _folds(rb: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mucosal folds: 2-4 curved bands, each with a lighter crest on one side.
+
+    Returns ``(fold, crest)``, float32 H x W coverage in [0, 1] (blurred), the bands darken
+    the wall and the crests lighten it."""
+    short = min(h, w)
     fold = np.zeros((h, w), np.uint8)
     crest = np.zeros((h, w), np.uint8)
     for _ in range(int(rb.integers(2, 5))):
@@ -387,37 +414,41 @@ def _endoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
         cv2.ellipse(crest, c, off, ang, a0, a1, 255, max(1, th // 2), cv2.LINE_AA, 4)
     fold_f = cv2.GaussianBlur(fold.astype(np.float32) / 255, (0, 0), 0.025 * short + 1)
     crest_f = cv2.GaussianBlur(crest.astype(np.float32) / 255, (0, 0), 0.01 * short + 0.7)
-    tone = tone * (1.0 - 0.45 * fold_f) + 0.15 * crest_f
-    bg = base[None, None, :] * tone[..., None]
-    bg[..., 2] += 4 * mid  # faint hue variation
+    return fold_f, crest_f
 
-    # --- lesion (polyp): raised, shaded, different hue --------------------------------------
-    rl = r["look"]
-    # colour relative to the mucosa, so every polyp differs from its background
+
+def _polyp_colour_and_light(rl: np.random.Generator, base: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """The polyps' RGB colour (float32, 3), relative to the mucosa ``base`` so that every polyp
+    differs from its background (pale, red or yellowish), and the light direction (x, y, z), z
+    towards the viewer."""
     gain = ((1.16, 1.24, 1.28), (0.84, 0.66, 0.7), (1.1, 1.36, 1.36))[int(rl.integers(0, 3))]  # pale, red, yellowish
     colour = base * np.asarray(gain, np.float32) * rl.uniform(0.95, 1.05, 3).astype(np.float32)
     la = rl.uniform(0, 2 * np.pi)
     light = (0.55 * math.cos(la), 0.55 * math.sin(la), 0.83)
-    pad = _alpha_reach(blur) + 2  # the window of a blob's look covers its blurred matte
+    return colour, light
 
-    def polyp_look(blob, rng):
-        t = blob.field(h, w, pad)
-        shade = _dome_shading(t, blob.radius, light)
-        tex = 1.0 + 0.06 * _smooth_noise(rng, h, w, 14) + 0.025 * _fine_noise(rng, h, w, 0.7)
-        rim = np.clip((t - 0.75) / 0.25, 0, 1) * (t <= 1.0)  # slightly darker base ring
-        look = colour[None, None, :] * (tex * (0.55 + 0.45 * shade) * (1.0 - 0.08 * rim))[..., None]
-        return t, look
 
-    albedo = bg
-    for blob, m, rel in _place_distractors(r["distr"], h, w, n_distractors, mask, mask.sum(), _alpha_reach(blur) + 2):
-        _, look = polyp_look(blob, r["distr"])
-        albedo = _composite(albedo, look, _alpha(m, blur), rel * contrast)
-    t, look = polyp_look(lesion, rl)
-    alpha = _alpha(mask, blur)
-    albedo = _composite(albedo, look, alpha, contrast)
+def _polyp_look(blob: _Blob, rng: np.random.Generator, h: int, w: int, pad: int, colour: np.ndarray,
+                light: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """A polyp's appearance: raised (dome-shaded), textured, with a slightly darker base ring.
 
-    # --- illumination: light cone, dark lumen, vignette to black corners -------------------
-    rc = r["clutter"]
+    Returns ``(t, look)``: the blob's normalised radius (float32 H x W, computed in its bounding
+    box grown by ``pad`` pixels, 4.0 elsewhere: :meth:`_Blob.field`) and the albedo of the
+    polyp's surface (float32 H x W x 3), which the caller composites through the blob's matte."""
+    t = blob.field(h, w, pad)
+    shade = _dome_shading(t, blob.radius, light)
+    tex = 1.0 + 0.06 * _smooth_noise(rng, h, w, 14) + 0.025 * _fine_noise(rng, h, w, 0.7)
+    rim = np.clip((t - 0.75) / 0.25, 0, 1) * (t <= 1.0)  # slightly darker base ring
+    look = colour[None, None, :] * (tex * (0.55 + 0.45 * shade) * (1.0 - 0.08 * rim))[..., None]
+    return t, look
+
+
+def _endoscope_light(rc: np.random.Generator, h: int, w: int, lesion: _Blob) -> np.ndarray:
+    """Illumination, float64 H x W: a light cone, a dark lumen beside the polyp (the farthest of
+    six candidates) and a vignette to black corners. Not clipped: the cone can fall below 0 far
+    from its centre (the caller clips it; the highlights read it as it is)."""
+    xx, yy = _grid(h, w)
+    short = min(h, w)
     lx, ly = rc.uniform(0.3, 0.7) * w, rc.uniform(0.3, 0.7) * h
     d = np.hypot((xx - lx) / w, (yy - ly) / h)
     illum = 1.12 - 0.55 * d * d / 0.35
@@ -429,10 +460,14 @@ def _endoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
     lum = np.exp(-((xx - lum_x) ** 2 + (yy - lum_y) ** 2) / (2 * lum_r**2))
     illum = illum * (1.0 - 0.85 * lum) * (1.0 + 0.05 * _smooth_noise(rc, h, w, 2))
     rr = np.hypot((xx - (w - 1) / 2) / (w / 2), (yy - (h - 1) / 2) / (h / 2)) / math.sqrt(2)
-    illum = illum * np.clip((1.0 - rr) / 0.22, 0.0, 1.0) ** 1.5
-    img = albedo * np.clip(illum, 0.0, None)[..., None]
+    return illum * np.clip((1.0 - rr) / 0.22, 0.0, 1.0) ** 1.5
 
-    # --- specular highlights: a few anywhere, and on the polyp's cap (scaled by contrast) --
+
+def _specular(rc: np.random.Generator, rl: np.random.Generator, h: int, w: int, illum: np.ndarray, lesion: _Blob,
+              light: tuple[float, float, float], t: np.ndarray, contrast: float) -> np.ndarray:
+    """Specular highlights, float32 H x W x 1 in [0, 1]: a few anywhere lit (``illum`` > 0.3,
+    from ``rc``) and a few on the polyp's cap towards the light (from ``rl``, inside the polyp
+    where ``t`` < 1, scaled by ``contrast`` up to 1)."""
     k = int(rc.integers(3, 9))
     xs, ys = rc.uniform(0, w, k), rc.uniform(0, h, k)
     sp = _spots(h, w, xs, ys, rc.uniform(0.6, 2.2, k), rc.uniform(1, 2.5, k), rc.uniform(0, 180, k))
@@ -444,9 +479,7 @@ def _endoscopy(r, h, w, lesion_size, contrast, blur, n_distractors):
     sizes = rl.uniform(0.05, 0.12, ks) * lesion.radius + 0.6
     sl = _spots(h, w, hx, hy, sizes, rl.uniform(1, 2, ks), rl.uniform(0, 180, ks))
     sl = sl * np.clip((1.0 - t) / 0.3, 0.0, 1.0) * np.float32(min(1.0, contrast))
-    spec = np.clip(sp + sl, 0.0, 1.0)[..., None]
-    img = img + (250.0 - img) * spec
-    return _to_uint8(img), mask
+    return np.clip(sp + sl, 0.0, 1.0)[..., None]
 
 
 def _mri(r, h, w, lesion_size, contrast, blur, n_distractors):

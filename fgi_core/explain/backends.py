@@ -179,6 +179,50 @@ def _torch_dtype(dtype: Any, device: str):
     return names[look_up_option(str(dtype).replace("torch.", ""), names, "dtype")]
 
 
+def _check_generation_args(batch_size: Any, max_new_tokens: Any, retries: Any, temperature: Any) -> None:
+    """Raise ValueError, naming the argument, for a batch size or a token budget below 1,
+    negative retries or a temperature that is not positive."""
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    if int(max_new_tokens) < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens!r}")
+    if int(retries) < 0:
+        raise ValueError(f"retries must be >= 0, got {retries!r}")
+    if float(temperature) <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+
+
+def _vlm_folder(path: str) -> str:
+    """The local VLM folder ``path`` (``~`` expanded), resolved.
+
+    Raises:
+        VLMUnavailableError: the folder does not exist or has no ``config.json``.
+    """
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        what = "not found" if not folder.is_dir() else "has no config.json"
+        raise VLMUnavailableError(
+            f"VLM folder {str(folder)!r} {what}; it must hold what save_pretrained writes for the "
+            "model and its processor (config.json, weights, tokenizer and processor files). " + _HOW_TO_GET_VLM.format(id="<org/name>")
+        )
+    return str(folder.resolve())
+
+
+def _vlm_load_error(model: str, path: str, is_local: bool, err: OSError | ImportError | ValueError) -> Exception:
+    """The error for a VLM that ``from_pretrained`` could not load (``err``), by cause:
+    VLMUnavailableError (files not found: how to get them), ImportError (a missing package),
+    ValueError (not an image-text-to-text model)."""
+    if isinstance(err, OSError):
+        where = f"folder {path!r}" if is_local else f"hub id {path!r}: not in the local Hugging Face cache and it cannot be downloaded (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r})"
+        return VLMUnavailableError(
+            f"cannot load the VLM from {where}. " + _HOW_TO_GET_VLM.format(id=path if not is_local else "<org/name>")
+            + f" [{type(err).__name__}: {err}]"
+        )
+    if isinstance(err, ImportError):  # e.g. a processor that needs torchvision / PIL
+        return ImportError(f"loading the VLM {model!r} needs a package that is not installed: {err}")
+    return ValueError(f"{model!r} cannot be loaded as an image-text-to-text model (AutoModelForImageTextToText): {err}")
+
+
 @register_explainer("transformers")
 class TransformersExplainer(Explainer):
     """A Hugging Face image-text-to-text model (VLM) asked with the fixed prompt.
@@ -232,20 +276,10 @@ class TransformersExplainer(Explainer):
         progress: bool = False,
         local_files_only: bool | None = None,
     ) -> None:
-        # Long on purpose: argument checks, then loading, where each way of failing (folder,
-        # offline hub id, missing package, not an image-text-to-text model, no chat template)
-        # gets its own message.
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-        if int(max_new_tokens) < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens!r}")
-        if int(retries) < 0:
-            raise ValueError(f"retries must be >= 0, got {retries!r}")
-        if float(temperature) <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        _check_generation_args(batch_size, max_new_tokens, retries, temperature)
         self.model = os.fspath(model)
         self.device = resolve_device(device)
         self.torch_dtype = _torch_dtype(dtype, self.device)
@@ -260,32 +294,22 @@ class TransformersExplainer(Explainer):
         path = self.model
         is_local = looks_like_path(path)
         if is_local:
-            folder = Path(path).expanduser()
-            if not (folder / "config.json").is_file():
-                what = "not found" if not folder.is_dir() else "has no config.json"
-                raise VLMUnavailableError(
-                    f"VLM folder {str(folder)!r} {what}; it must hold what save_pretrained writes for the "
-                    "model and its processor (config.json, weights, tokenizer and processor files). " + _HOW_TO_GET_VLM.format(id="<org/name>")
-                )
-            path = str(folder.resolve())
+            path = _vlm_folder(path)
         self.path = path
         kw = local_only_kwargs(is_local, local_files_only)
         try:
             with quiet_loading(progress):
                 self.processor = AutoProcessor.from_pretrained(path, **kw)
                 self.vlm = AutoModelForImageTextToText.from_pretrained(path, dtype=self.torch_dtype, **kw)
-        except OSError as err:
-            where = f"folder {path!r}" if is_local else f"hub id {path!r}: not in the local Hugging Face cache and it cannot be downloaded (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r})"
-            raise VLMUnavailableError(
-                f"cannot load the VLM from {where}. " + _HOW_TO_GET_VLM.format(id=path if not is_local else "<org/name>")
-                + f" [{type(err).__name__}: {err}]"
-            ) from err
-        except ImportError as err:  # e.g. a processor that needs torchvision / PIL
-            raise ImportError(f"loading the VLM {self.model!r} needs a package that is not installed: {err}") from err
-        except ValueError as err:  # a config that is not an image-text-to-text model
-            raise ValueError(
-                f"{self.model!r} cannot be loaded as an image-text-to-text model (AutoModelForImageTextToText): {err}"
-            ) from err
+        except (OSError, ImportError, ValueError) as err:
+            raise _vlm_load_error(self.model, path, is_local, err) from err
+        self._prepare()
+        self._torch = torch
+
+    def _prepare(self) -> None:
+        """After loading: refuse a processor without a tokenizer or a chat template; pad on the
+        left (the EOS token pads when there is no pad token); freeze the VLM in ``eval()`` mode
+        on ``self.device``."""
         if not hasattr(self.processor, "tokenizer"):
             raise ValueError(f"the processor of {self.model!r} ({type(self.processor).__name__}) has no tokenizer; a VLM processor is needed")
         if not (getattr(self.processor, "chat_template", None) or getattr(self.processor.tokenizer, "chat_template", None)):
@@ -301,7 +325,6 @@ class TransformersExplainer(Explainer):
         self.vlm.requires_grad_(False)
         self.vlm.eval()
         self.vlm.to(self.device)
-        self._torch = torch
 
     # ------------------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

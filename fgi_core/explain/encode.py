@@ -154,6 +154,37 @@ def pool(encoded: EncodedText | Sequence[EncodedText], kind: str = "mean") -> np
     return np.stack([pool(e, kind) for e in items])
 
 
+def _encoder_folder(path: str, name: str) -> str:
+    """The local folder ``path`` (``~`` expanded), resolved, for encoder ``name``.
+
+    Raises:
+        EncoderUnavailableError: the folder does not exist or has no ``config.json``.
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise EncoderUnavailableError(f"text encoder folder not found: {str(folder)!r} (asked for {name!r})")
+    if not (folder / "config.json").is_file():
+        raise EncoderUnavailableError(
+            f"text encoder folder {str(folder)!r} has no config.json; it must hold what "
+            "AutoModel/AutoTokenizer .save_pretrained write (config.json, weights, tokenizer files)"
+        )
+    return str(folder.resolve())
+
+
+def _unavailable(name: str, path: str, is_local: bool, err: OSError) -> EncoderUnavailableError:
+    """The error for an encoder that ``from_pretrained`` could not load (``err``): for a hub id,
+    what the offline setting is and how to get the weights."""
+    if is_local:
+        return EncoderUnavailableError(f"cannot load a text encoder from folder {path!r}: {err}")
+    return EncoderUnavailableError(
+        f"text encoder {name!r} (hub id {path!r}) is not available: not in the local "
+        f"Hugging Face cache and it cannot be downloaded "
+        f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}). "
+        + _HOW_TO_GET.format(id=path)
+        + f" [{type(err).__name__}: {err}]"
+    )
+
+
 class TextEncoder:
     """A frozen Hugging Face encoder-only model with its fast tokenizer.
 
@@ -192,8 +223,6 @@ class TextEncoder:
             EncoderUnavailableError: the folder does not exist / is incomplete, or the hub id
                 is not cached and cannot be downloaded; the message says how to get it.
         """
-        # Long on purpose: loading, where each way of failing (no folder, no config.json, not
-        # cached offline, a slow tokenizer, a decoder, too long a max_length) gets its own message.
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -207,15 +236,7 @@ class TextEncoder:
 
         is_local = looks_like_path(path)
         if is_local:
-            folder = Path(path).expanduser()
-            if not folder.is_dir():
-                raise EncoderUnavailableError(f"text encoder folder not found: {str(folder)!r} (asked for {self.name!r})")
-            if not (folder / "config.json").is_file():
-                raise EncoderUnavailableError(
-                    f"text encoder folder {str(folder)!r} has no config.json; it must hold what "
-                    "AutoModel/AutoTokenizer .save_pretrained write (config.json, weights, tokenizer files)"
-                )
-            path = str(folder.resolve())
+            path = _encoder_folder(path, self.name)
         self.path = path
         kw = local_only_kwargs(is_local, local_files_only)
 
@@ -224,16 +245,12 @@ class TextEncoder:
                 self.tokenizer = AutoTokenizer.from_pretrained(path, **kw)
                 self.model = AutoModel.from_pretrained(path, dtype=dtype, **kw)
         except OSError as err:
-            if is_local:
-                raise EncoderUnavailableError(f"cannot load a text encoder from folder {path!r}: {err}") from err
-            raise EncoderUnavailableError(
-                f"text encoder {self.name!r} (hub id {path!r}) is not available: not in the local "
-                f"Hugging Face cache and it cannot be downloaded "
-                f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}). "
-                + _HOW_TO_GET.format(id=path)
-                + f" [{type(err).__name__}: {err}]"
-            ) from err
+            raise _unavailable(self.name, path, is_local, err) from err
+        self._check_and_freeze()
 
+    def _check_and_freeze(self) -> None:
+        """After loading: refuse a slow tokenizer, a decoder and too long a ``max_length``;
+        freeze the model in ``eval()`` mode on ``self.device`` and set ``self.dim``."""
         if not getattr(self.tokenizer, "is_fast", False):
             raise TypeError(
                 f"text encoder {self.name!r}: a fast tokenizer (tokenizers backend) is needed for "

@@ -132,6 +132,124 @@ class _RowIndex:
         return idx
 
 
+# ----------------------------------------------------------------------------------------------
+# Lattice coordinates and vertices (steps 1 and 2 of the module docstring). Float32 arithmetic
+# in the reference's order of operations; arrays are coordinate-major ((d+1) x N) so every step
+# is a contiguous vector operation.
+# ----------------------------------------------------------------------------------------------
+def _elevate(f: np.ndarray) -> np.ndarray:
+    """The points on the plane ``sum = 0`` of R^(d+1), scaled as the reference scales them:
+    ``y = E p`` (Adams et al. 2010, p. 5). ``f``: N x d float32; returns (d+1) x N float32.
+
+    Raises:
+        ValueError: a coordinate beyond what the reference's 16-bit lattice keys can hold.
+    """
+    n, d = f.shape
+    d1 = d + 1
+    f32 = np.float32
+    ft = np.ascontiguousarray(f.T)  # d x N
+    inv_std_dev = f32(np.sqrt(2.0 / 3.0) * d1)
+    scale = np.array([1.0 / np.sqrt((i + 2) * (i + 1)) * float(inv_std_dev) for i in range(d)], dtype=np.float32)
+    elevated = np.empty((d1, n), dtype=np.float32)
+    sm = np.zeros(n, dtype=np.float32)
+    for j in range(d, 0, -1):
+        cf = ft[j - 1] * scale[j - 1]
+        np.subtract(sm, f32(j) * cf, out=elevated[j])
+        sm += cf
+    elevated[0] = sm
+    peak = float(np.abs(elevated).max())
+    if peak > _KEY_LIMIT:
+        raise ValueError(
+            f"features too large for the lattice (elevated coordinate {peak:.0f} > {_KEY_LIMIT}; "
+            "pydensecrf's 16-bit keys would overflow): use larger standard deviations (sxy, srgb)"
+        )
+    return elevated
+
+
+def _enclosing_simplex(elevated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The simplex around each elevated point (``elevated``: (d+1) x N float32).
+
+    Returns ``(rem0, rank)``, both (d+1) x N: the simplex's remainder-0 corner (float32, exact
+    multiples of d+1) and the rank of each coordinate's residual (int16, 0 = largest; among
+    equal residuals the earlier coordinate first), both brought back onto the plane.
+    """
+    d1, n = elevated.shape
+    d = d1 - 1
+    f32 = np.float32
+    # Closest remainder-0 point: round each coordinate / (d+1), half to even (SSE rounding).
+    v = np.rint(elevated * f32(1.0 / d1))
+    total = v.sum(axis=0).astype(np.int16)  # small integers, exact in float32
+    rem0 = v * f32(d1)
+    del v
+    # Rank of each residual (0 = largest; among equal residuals the earlier coordinate first).
+    resid = elevated - rem0
+    rank = np.zeros((d1, n), dtype=np.int16)
+    for i in range(d):
+        for j in range(i + 1, d1):
+            c = resid[i] < resid[j]
+            rank[i] += c
+            rank[j] += ~c
+    del resid, c
+    # Bring the point back onto the plane (the remainder-0 coordinates must sum to 0).
+    rank += total
+    wrap = (rank < 0).astype(np.int16)
+    wrap -= rank >= d1
+    rank += wrap * np.int16(d1)
+    rem0 += wrap * f32(d1)
+    return rem0, rank
+
+
+def _barycentric(val: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Barycentric weights (Adams et al. 2010, p. 10), (d+1) x N float32, from ``val``, each
+    coordinate's residual to the remainder-0 corner / (d+1) ((d+1) x N float32), and ``rank``
+    ((d+1) x N int16): with w_p the value at position p = d - rank, bary_p = w_p - w_(p-1) and
+    bary_0 = w_0 + (1 - w_d)."""
+    d1, n = val.shape
+    d = d1 - 1
+    flat_pos = (d - rank).astype(np.int64 if d1 * n >= 2**31 else np.int32) * n
+    flat_pos += np.arange(n, dtype=flat_pos.dtype)
+    w = np.empty((d1, n), dtype=np.float32)
+    w.ravel()[flat_pos.ravel()] = val.ravel()
+    del flat_pos
+    weights = np.empty((d1, n), dtype=np.float32)
+    np.subtract(w[1:], w[:-1], out=weights[1:])
+    np.add(w[0], np.float32(1.0) - w[d], out=weights[0])
+    return weights
+
+
+def _simplex_vertices(corner: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, _RowIndex]:
+    """The lattice points, made once per distinct simplex.
+
+    Args:
+        corner: d x N int64, the first d coordinates of each point's remainder-0 corner / (d+1).
+        rank: (d+1) x N int16, the residual ranks of :func:`_enclosing_simplex`.
+
+    Returns:
+        ``(offsets, vertices)``: N x (d+1) int32 indices of each point's simplex vertices among
+        ``vertices`` (M unique d-coordinate keys).
+    """
+    d, n = corner.shape
+    d1 = d + 1
+    # Distinct simplices: remainder-0 corner and rank permutation (first d coordinates).
+    rank_code = np.zeros(n, dtype=np.int64)
+    for i in range(d):
+        rank_code *= d1
+        rank_code += rank[i]
+    simplices = _RowIndex(list(corner) + [rank_code])
+    del rank_code
+    first = np.empty(simplices.size, dtype=np.int64)
+    first[simplices.inverse] = np.arange(n)
+    s_corner = np.stack(simplices.rows[:d]) * d1  # d x S
+    s_rank = rank[:d, first].astype(np.int64)  # d x S
+    # Vertex r of a simplex: corner + canonical[r, rank], canonical[r, j] = r if j <= d - r else r - d - 1.
+    r = np.arange(d1)[:, None]
+    canonical = np.where(np.arange(d1)[None, :] <= d - r, r, r - d1)  # [r, rank]
+    vkeys = (s_corner[:, :, None] + canonical.T[s_rank]).reshape(d, -1)  # d x (S * (d+1))
+    vertices = _RowIndex(list(vkeys))
+    offsets = vertices.inverse.astype(np.int32).reshape(-1, d1)[simplices.inverse]  # N x (d+1)
+    return offsets, vertices
+
+
 class PermutohedralLattice:
     """Gaussian-like filtering of values attached to points in R^d, exactly as ``pydensecrf``.
 
@@ -187,83 +305,21 @@ class PermutohedralLattice:
     def _simplices(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, _RowIndex]:
         """Per point: vertex indices (N x d+1, int32), barycentric weights (N x d+1), the vertices.
 
-        Arrays are coordinate-major ((d+1) x N) so every step is a contiguous vector operation.
+        Steps 1 and 2 of the module docstring; each intermediate (d+1) x N array is dropped as
+        soon as the next step has what it needs (memory stays a few such arrays).
         """
-        n, d = f.shape
+        d = f.shape[1]
         d1 = d + 1
         f32 = np.float32
-        ft = np.ascontiguousarray(f.T)  # d x N
-        inv_std_dev = f32(np.sqrt(2.0 / 3.0) * d1)
-        scale = np.array([1.0 / np.sqrt((i + 2) * (i + 1)) * float(inv_std_dev) for i in range(d)], dtype=np.float32)
-        # Elevate onto the plane sum = 0 of R^(d+1): y = E p (Adams et al. 2010, p. 5).
-        elevated = np.empty((d1, n), dtype=np.float32)
-        sm = np.zeros(n, dtype=np.float32)
-        for j in range(d, 0, -1):
-            cf = ft[j - 1] * scale[j - 1]
-            np.subtract(sm, f32(j) * cf, out=elevated[j])
-            sm += cf
-        elevated[0] = sm
-        del ft, sm, cf
-        peak = float(np.abs(elevated).max())
-        if peak > _KEY_LIMIT:
-            raise ValueError(
-                f"features too large for the lattice (elevated coordinate {peak:.0f} > {_KEY_LIMIT}; "
-                "pydensecrf's 16-bit keys would overflow): use larger standard deviations (sxy, srgb)"
-            )
-        # Closest remainder-0 point: round each coordinate / (d+1), half to even (SSE rounding).
-        v = np.rint(elevated * f32(1.0 / d1))
-        total = v.sum(axis=0).astype(np.int16)  # small integers, exact in float32
-        rem0 = v * f32(d1)
-        del v
-        # Rank of each residual (0 = largest; among equal residuals the earlier coordinate first).
-        resid = elevated - rem0
-        rank = np.zeros((d1, n), dtype=np.int16)
-        for i in range(d):
-            for j in range(i + 1, d1):
-                c = resid[i] < resid[j]
-                rank[i] += c
-                rank[j] += ~c
-        del resid, c
-        # Bring the point back onto the plane (the remainder-0 coordinates must sum to 0).
-        rank += total
-        wrap = (rank < 0).astype(np.int16)
-        wrap -= rank >= d1
-        rank += wrap * np.int16(d1)
-        rem0 += wrap * f32(d1)
-        del wrap, total
-        # Barycentric weights (Adams et al. 2010, p. 10): with w_p the residual / (d+1) of the
-        # coordinate at position p = d - rank, bary_p = w_p - w_(p-1) and bary_0 = w_0 + (1 - w_d).
+        elevated = _elevate(f)
+        rem0, rank = _enclosing_simplex(elevated)
         val = (elevated - rem0) * f32(1.0 / d1)
         del elevated
-        flat_pos = (d - rank).astype(np.int64 if d1 * n >= 2**31 else np.int32) * n
-        flat_pos += np.arange(n, dtype=flat_pos.dtype)
-        w = np.empty((d1, n), dtype=np.float32)
-        w.ravel()[flat_pos.ravel()] = val.ravel()
-        del val, flat_pos
-        weights = np.empty((d1, n), dtype=np.float32)
-        np.subtract(w[1:], w[:-1], out=weights[1:])
-        np.add(w[0], f32(1.0) - w[d], out=weights[0])
-        del w
-        # Distinct simplices: remainder-0 corner and rank permutation (first d coordinates).
+        weights = _barycentric(val, rank)
+        del val
         corner = np.rint(rem0[:d] * f32(1.0 / d1)).astype(np.int64)  # exact small integers
         del rem0
-        rank_code = np.zeros(n, dtype=np.int64)
-        for i in range(d):
-            rank_code *= d1
-            rank_code += rank[i]
-        simplices = _RowIndex(list(corner) + [rank_code])
-        del corner, rank_code
-        first = np.empty(simplices.size, dtype=np.int64)
-        first[simplices.inverse] = np.arange(n)
-        s_corner = np.stack(simplices.rows[:d]) * d1  # d x S
-        s_rank = rank[:d, first].astype(np.int64)  # d x S
-        del rank
-        # Vertex r of a simplex: corner + canonical[r, rank], canonical[r, j] = r if j <= d - r else r - d - 1.
-        r = np.arange(d1)[:, None]
-        canonical = np.where(np.arange(d1)[None, :] <= d - r, r, r - d1)  # [r, rank]
-        vkeys = (s_corner[:, :, None] + canonical.T[s_rank]).reshape(d, -1)  # d x (S * (d+1))
-        vertices = _RowIndex(list(vkeys))
-        offsets = vertices.inverse.astype(np.int32).reshape(-1, d1)[simplices.inverse]  # N x (d+1)
+        offsets, vertices = _simplex_vertices(corner, rank)
         return offsets, weights.T, vertices
 
     def _neighbours(self, vertices: _RowIndex) -> np.ndarray:

@@ -191,36 +191,15 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
     """Stage 2: teacher -> student with DARM, AFC and CWC (docs/method.md §4).
 
     Per iteration: the teacher on the clean image (with its text); U and DARM on the image and
-    M_bc; the student on the masked image; the supervised losses; CWC on perturbed inputs,
-    student <- teacher and (``cwc_both_ways``, joint) teacher <- student; AFC between the
-    teacher's and the student's stage features. Every network output is read with the
-    activation its supervised loss implies (:class:`FGIOptions`).
+    M_bc (:func:`_darm_input`); the student on the masked image; the supervised losses; CWC
+    (:func:`_cwc`), student <- teacher and (``cwc_both_ways``, joint) teacher <- student; AFC
+    between the teacher's and the student's stage features. Every network output is read with
+    the activation its supervised loss implies (:class:`FGIOptions`).
     """
-    # Long on purpose: the loss is written out term by term in one place, in the order
-    # docs/method.md §4 gives it, so that it can be read against the paper.
     joint = opts.teacher_mode == "joint"
     t_act, s_act = opts.teacher_activation, opts.student_activation
     student_supervision = L.supervised_loss(opts.student_loss, "student")
     both_ways = opts.use_cwc and opts.cwc_both_ways and joint
-
-    def read(logits: torch.Tensor, activation: str) -> torch.Tensor:  # what CWC sees of a network
-        return logits if opts.cwc_readout == "softmax" else two_class_logits(logits, activation)
-
-    def cwc_term(student_in, teacher_in, t_target, s_target, text, text_mask, generator) -> torch.Tensor:
-        """CWC of both directions on perturbed inputs; ``*_target``: the detached targets."""
-        if opts.cwc_mix == "independent":  # each direction its own noise, pairing and boxes
-            mixed, target, _ = L.cutmix_pairs(L.uniform_noise(student_in, generator=generator), t_target, generator=generator)
-            value = L.cwc_loss(read(student(mixed)["logits"], s_act), target, opts.tau_pos, opts.tau_neg)
-            if both_ways:
-                mixed, target, _ = L.cutmix_pairs(L.uniform_noise(teacher_in, generator=generator), s_target, generator=generator)
-                value = value + L.cwc_loss(read(teacher(mixed, text, text_mask)["logits"], t_act), target, opts.tau_pos, opts.tau_neg)
-            return value
-        targets = torch.cat([t_target, s_target], 1) if both_ways else t_target
-        mixed, mixed_targets, _ = L.cutmix(L.uniform_noise(student_in, generator=generator), targets, generator=generator)
-        value = L.cwc_loss(read(student(mixed)["logits"], s_act), mixed_targets[:, :2], opts.tau_pos, opts.tau_neg)
-        if both_ways:
-            value = value + L.cwc_loss(read(teacher(mixed, text, text_mask)["logits"], t_act), mixed_targets[:, 2:], opts.tau_pos, opts.tau_neg)
-        return value
 
     def loss(batch: dict, iteration: int, generator: torch.Generator) -> dict:
         image, text, text_mask = batch["image"], batch["text"], batch["text_mask"]
@@ -231,15 +210,7 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
         if need_clean_student:
             with torch.no_grad():
                 s_clean = student(image)["logits"]
-        labels, ignore, x_student = batch["m_bc"], None, image
-        if opts.use_darm:
-            if opts.darm_source == "predictions":
-                u = L.disagreement(t_out["logits"].detach(), s_clean, t_act, s_act)
-            else:
-                u = L.label_disagreement(batch["m_hc"], batch["m_bc"])
-            x_student, labels, block = L.darm(image, batch["m_bc"], u, ratio=opts.darm_ratio, generator=generator,
-                                              target=opts.darm_target, budget=opts.darm_budget)
-            ignore = block if opts.darm_target == "ignore" else None
+        x_student, labels, ignore = _darm_input(opts, batch, t_out["logits"], s_clean, generator)
         s_out = student(x_student)
         parts: dict[str, torch.Tensor] = {}
         if joint:
@@ -248,19 +219,8 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
         w = L.rampup(iteration, opts.rampup_length)
         total = sum(parts.values())
         if opts.use_cwc:
-            t_target = read(t_out["logits"].detach(), t_act)
-            s_target = None
-            if both_ways:
-                s_source = s_out["logits"] if opts.cwc_teacher_target == "masked" else s_clean
-                s_target = read(s_source.detach(), s_act)
-            if opts.perturb:
-                cwc = cwc_term(image, image, t_target, s_target, text, text_mask, generator)
-            else:
-                cwc = L.cwc_loss(read(s_out["logits"], s_act), t_target, opts.tau_pos, opts.tau_neg)
-                if both_ways:
-                    cwc = cwc + L.cwc_loss(read(t_out["logits"], t_act), s_target, opts.tau_pos, opts.tau_neg)
-            parts["cwc"] = cwc
-            total = total + w * opts.lambda_cwc * cwc
+            parts["cwc"] = _cwc(opts, teacher, student, batch, t_out["logits"], s_out["logits"], s_clean, both_ways, generator)
+            total = total + w * opts.lambda_cwc * parts["cwc"]
         if opts.use_afc:
             parts["afc"] = L.afc_loss(t_out["features"], s_out["features"])
             total = total + opts.lambda_afc * w * parts["afc"]
@@ -269,6 +229,82 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
     return Method("student", {"teacher": teacher, "student": student}, ["teacher", "student"] if joint else ["student"],
                   loss, lambda b: student(b["image"])["logits"], needs=("image", "m_hc", "m_bc", "text", "text_mask"),
                   config=asdict(opts), activations={"teacher": t_act, "student": s_act}, validated="student")
+
+
+def _darm_input(opts: FGIOptions, batch: dict, t_logits: torch.Tensor, s_clean: torch.Tensor | None,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """What the student trains on: DARM (docs/method.md §4) applied to the image and M_bc.
+
+    The disagreement set U comes from the teacher's logits ``t_logits`` (detached here) and the
+    student's on the clean image ``s_clean`` (``darm_source="predictions"``, both B x K x H x W)
+    or from M_hc vs M_bc (``labels``). Returns ``(image, labels, ignore)``: the masked image
+    B x C x H x W, M_bc with DARM's blocks relabelled as ``darm_target`` says (B x H x W), and
+    the blocks as an ignore mask (``darm_target="ignore"``) or None; without DARM the batch's
+    image, M_bc and None.
+    """
+    image = batch["image"]
+    labels, ignore, x_student = batch["m_bc"], None, image
+    if opts.use_darm:
+        if opts.darm_source == "predictions":
+            u = L.disagreement(t_logits.detach(), s_clean, opts.teacher_activation, opts.student_activation)
+        else:
+            u = L.label_disagreement(batch["m_hc"], batch["m_bc"])
+        x_student, labels, block = L.darm(image, batch["m_bc"], u, ratio=opts.darm_ratio, generator=generator,
+                                          target=opts.darm_target, budget=opts.darm_budget)
+        ignore = block if opts.darm_target == "ignore" else None
+    return x_student, labels, ignore
+
+
+def _cwc_view(opts: FGIOptions, logits: torch.Tensor, activation: str) -> torch.Tensor:
+    """What CWC sees of a network's logits (B x K x H x W): the logits as they are
+    (``cwc_readout="softmax"``) or the two-class logits (B x 2 x H x W) of its ``activation``."""
+    return logits if opts.cwc_readout == "softmax" else two_class_logits(logits, activation)
+
+
+def _cwc(opts: FGIOptions, teacher: torch.nn.Module, student: torch.nn.Module, batch: dict, t_logits: torch.Tensor,
+         s_logits: torch.Tensor, s_clean: torch.Tensor | None, both_ways: bool, generator: torch.Generator) -> torch.Tensor:
+    """The CWC term (docs/method.md §4), a scalar: student <- teacher and, ``both_ways``,
+    teacher <- student, on the networks' outputs or (``perturb``) on perturbed inputs.
+
+    ``t_logits``, ``s_logits``: the teacher's (clean image) and the student's (masked image)
+    logits, B x K x H x W; ``s_clean``: the student's on the clean image (needed when
+    ``cwc_teacher_target="clean"``). The targets are detached.
+    """
+    t_act, s_act = opts.teacher_activation, opts.student_activation
+    t_target = _cwc_view(opts, t_logits.detach(), t_act)
+    s_target = None
+    if both_ways:
+        s_source = s_logits if opts.cwc_teacher_target == "masked" else s_clean
+        s_target = _cwc_view(opts, s_source.detach(), s_act)
+    if opts.perturb:
+        return _perturbed_cwc(opts, teacher, student, batch, t_target, s_target, both_ways, generator)
+    cwc = L.cwc_loss(_cwc_view(opts, s_logits, s_act), t_target, opts.tau_pos, opts.tau_neg)
+    if both_ways:
+        cwc = cwc + L.cwc_loss(_cwc_view(opts, t_logits, t_act), s_target, opts.tau_pos, opts.tau_neg)
+    return cwc
+
+
+def _perturbed_cwc(opts: FGIOptions, teacher: torch.nn.Module, student: torch.nn.Module, batch: dict, t_target: torch.Tensor,
+                   s_target: torch.Tensor | None, both_ways: bool, generator: torch.Generator) -> torch.Tensor:
+    """CWC of both directions on perturbed inputs (uniform noise and CutMix of the batch's image,
+    the targets mixed alike), a scalar; ``*_target``: the detached targets, B x 2 x H x W (or
+    B x K x H x W with ``cwc_readout="softmax"``)."""
+    image, text, text_mask = batch["image"], batch["text"], batch["text_mask"]
+    t_act, s_act = opts.teacher_activation, opts.student_activation
+    if opts.cwc_mix == "independent":  # each direction its own noise, pairing and boxes
+        mixed, target, _ = L.cutmix_pairs(L.uniform_noise(image, generator=generator), t_target, generator=generator)
+        value = L.cwc_loss(_cwc_view(opts, student(mixed)["logits"], s_act), target, opts.tau_pos, opts.tau_neg)
+        if both_ways:
+            mixed, target, _ = L.cutmix_pairs(L.uniform_noise(image, generator=generator), s_target, generator=generator)
+            value = value + L.cwc_loss(_cwc_view(opts, teacher(mixed, text, text_mask)["logits"], t_act), target, opts.tau_pos, opts.tau_neg)
+        return value
+    targets = torch.cat([t_target, s_target], 1) if both_ways else t_target
+    mixed, mixed_targets, _ = L.cutmix(L.uniform_noise(image, generator=generator), targets, generator=generator)
+    value = L.cwc_loss(_cwc_view(opts, student(mixed)["logits"], s_act), mixed_targets[:, :2], opts.tau_pos, opts.tau_neg)
+    if both_ways:
+        value = value + L.cwc_loss(_cwc_view(opts, teacher(mixed, text, text_mask)["logits"], t_act), mixed_targets[:, 2:],
+                                   opts.tau_pos, opts.tau_neg)
+    return value
 
 
 def baseline_method(kind: str, network: torch.nn.Module, consistency_weight: float = 3.0) -> Method:
