@@ -200,17 +200,18 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
     t_act, s_act = opts.teacher_activation, opts.student_activation
     student_supervision = L.supervised_loss(opts.student_loss, "student")
     both_ways = opts.use_cwc and opts.cwc_both_ways and joint
+    acts = (t_act, s_act)  # resolved once here, not per iteration
+    need_clean_student = (opts.use_darm and opts.darm_source == "predictions") or (both_ways and opts.cwc_teacher_target == "clean")
 
     def loss(batch: dict, iteration: int, generator: torch.Generator) -> dict:
         image, text, text_mask = batch["image"], batch["text"], batch["text_mask"]
         with torch.set_grad_enabled(joint and torch.is_grad_enabled()):
             t_out = teacher(image, text, text_mask)
-        need_clean_student = (opts.use_darm and opts.darm_source == "predictions") or (both_ways and opts.cwc_teacher_target == "clean")
         s_clean = None
         if need_clean_student:
             with torch.no_grad():
                 s_clean = student(image)["logits"]
-        x_student, labels, ignore = _darm_input(opts, batch, t_out["logits"], s_clean, generator)
+        x_student, labels, ignore = _darm_input(opts, batch, t_out["logits"], s_clean, generator, acts)
         s_out = student(x_student)
         parts: dict[str, torch.Tensor] = {}
         if joint:
@@ -219,7 +220,7 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
         w = L.rampup(iteration, opts.rampup_length)
         total = sum(parts.values())
         if opts.use_cwc:
-            parts["cwc"] = _cwc(opts, teacher, student, batch, t_out["logits"], s_out["logits"], s_clean, both_ways, generator)
+            parts["cwc"] = _cwc(opts, teacher, student, batch, t_out["logits"], s_out["logits"], s_clean, both_ways, generator, acts)
             total = total + w * opts.lambda_cwc * parts["cwc"]
         if opts.use_afc:
             parts["afc"] = L.afc_loss(t_out["features"], s_out["features"])
@@ -232,12 +233,12 @@ def distillation_method(teacher: torch.nn.Module, student: torch.nn.Module, opts
 
 
 def _darm_input(opts: FGIOptions, batch: dict, t_logits: torch.Tensor, s_clean: torch.Tensor | None,
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+                generator: torch.Generator, acts: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """What the student trains on: DARM (docs/method.md §4) applied to the image and M_bc.
 
     The disagreement set U comes from the teacher's logits ``t_logits`` (detached here) and the
     student's on the clean image ``s_clean`` (``darm_source="predictions"``, both B x K x H x W)
-    or from M_hc vs M_bc (``labels``). Returns ``(image, labels, ignore)``: the masked image
+    or from M_hc vs M_bc (``labels``); ``acts``: the teacher's and the student's activations. Returns ``(image, labels, ignore)``: the masked image
     B x C x H x W, M_bc with DARM's blocks relabelled as ``darm_target`` says (B x H x W), and
     the blocks as an ignore mask (``darm_target="ignore"``) or None; without DARM the batch's
     image, M_bc and None.
@@ -246,7 +247,7 @@ def _darm_input(opts: FGIOptions, batch: dict, t_logits: torch.Tensor, s_clean: 
     labels, ignore, x_student = batch["m_bc"], None, image
     if opts.use_darm:
         if opts.darm_source == "predictions":
-            u = L.disagreement(t_logits.detach(), s_clean, opts.teacher_activation, opts.student_activation)
+            u = L.disagreement(t_logits.detach(), s_clean, *acts)
         else:
             u = L.label_disagreement(batch["m_hc"], batch["m_bc"])
         x_student, labels, block = L.darm(image, batch["m_bc"], u, ratio=opts.darm_ratio, generator=generator,
@@ -262,22 +263,24 @@ def _cwc_view(opts: FGIOptions, logits: torch.Tensor, activation: str) -> torch.
 
 
 def _cwc(opts: FGIOptions, teacher: torch.nn.Module, student: torch.nn.Module, batch: dict, t_logits: torch.Tensor,
-         s_logits: torch.Tensor, s_clean: torch.Tensor | None, both_ways: bool, generator: torch.Generator) -> torch.Tensor:
+         s_logits: torch.Tensor, s_clean: torch.Tensor | None, both_ways: bool, generator: torch.Generator,
+         acts: tuple[str, str]) -> torch.Tensor:
     """The CWC term (docs/method.md §4), a scalar: student <- teacher and, ``both_ways``,
     teacher <- student, on the networks' outputs or (``perturb``) on perturbed inputs.
 
     ``t_logits``, ``s_logits``: the teacher's (clean image) and the student's (masked image)
     logits, B x K x H x W; ``s_clean``: the student's on the clean image (needed when
-    ``cwc_teacher_target="clean"``). The targets are detached.
+    ``cwc_teacher_target="clean"``); ``acts``: the teacher's and the student's activations. The
+    targets are detached.
     """
-    t_act, s_act = opts.teacher_activation, opts.student_activation
+    t_act, s_act = acts
     t_target = _cwc_view(opts, t_logits.detach(), t_act)
     s_target = None
     if both_ways:
         s_source = s_logits if opts.cwc_teacher_target == "masked" else s_clean
         s_target = _cwc_view(opts, s_source.detach(), s_act)
     if opts.perturb:
-        return _perturbed_cwc(opts, teacher, student, batch, t_target, s_target, both_ways, generator)
+        return _perturbed_cwc(opts, teacher, student, batch, t_target, s_target, both_ways, generator, acts)
     cwc = L.cwc_loss(_cwc_view(opts, s_logits, s_act), t_target, opts.tau_pos, opts.tau_neg)
     if both_ways:
         cwc = cwc + L.cwc_loss(_cwc_view(opts, t_logits, t_act), s_target, opts.tau_pos, opts.tau_neg)
@@ -285,12 +288,13 @@ def _cwc(opts: FGIOptions, teacher: torch.nn.Module, student: torch.nn.Module, b
 
 
 def _perturbed_cwc(opts: FGIOptions, teacher: torch.nn.Module, student: torch.nn.Module, batch: dict, t_target: torch.Tensor,
-                   s_target: torch.Tensor | None, both_ways: bool, generator: torch.Generator) -> torch.Tensor:
+                   s_target: torch.Tensor | None, both_ways: bool, generator: torch.Generator,
+                   acts: tuple[str, str]) -> torch.Tensor:
     """CWC of both directions on perturbed inputs (uniform noise and CutMix of the batch's image,
     the targets mixed alike), a scalar; ``*_target``: the detached targets, B x 2 x H x W (or
     B x K x H x W with ``cwc_readout="softmax"``)."""
     image, text, text_mask = batch["image"], batch["text"], batch["text_mask"]
-    t_act, s_act = opts.teacher_activation, opts.student_activation
+    t_act, s_act = acts
     if opts.cwc_mix == "independent":  # each direction its own noise, pairing and boxes
         mixed, target, _ = L.cutmix_pairs(L.uniform_noise(image, generator=generator), t_target, generator=generator)
         value = L.cwc_loss(_cwc_view(opts, student(mixed)["logits"], s_act), target, opts.tau_pos, opts.tau_neg)
