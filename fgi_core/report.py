@@ -131,7 +131,7 @@ def write_report(run_dir: str | Path, status: Mapping[str, Any] | None = None) -
         params = status.get("parameters", {})
         lines += ["Parameters: " + ", ".join(f"`{k}={v!r}`" for k, v in params.items() if k != "run_dir"), ""]
     if env:
-        acc = env.get("accelerators", {})
+        acc = env.get("accelerators") or {}  # None until a stage that imports torch has run
         gpus = ", ".join(g["name"] for g in acc.get("gpus", [])) or "none"
         pkgs = env.get("packages", {})
         lines += [f"Environment: device `{env.get('device')}`, GPUs: {gpus}, torch {pkgs.get('torch')}, "

@@ -266,8 +266,10 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
         return run_dir
     out_dir = _start_run(run_dir, status, todo)
     total = time.perf_counter()
-    for k, name in enumerate(sequence[todo:], todo + 1):
-        _run_notebook(run_dir, status, name, f"[{k}/{len(sequence)}]", out_dir, progress, log)
+    with _kernel_relay(status) as relay:
+        for k, name in enumerate(sequence[todo:], todo + 1):
+            _run_notebook(run_dir, status, name, f"[{k}/{len(sequence)}]", out_dir, progress, log, relay,
+                          more=k < len(sequence))
     status["state"] = "complete"
     status.pop("failed", None)
     _write_status(run_dir, status)
@@ -299,9 +301,22 @@ def _start_run(run_dir: Path, status: dict[str, Any], todo: int) -> Path:
     return out_dir
 
 
-def _run_notebook(run_dir: Path, status: dict[str, Any], name: str, step: str, out_dir: Path, progress: bool, log) -> None:
-    """Execute notebook ``name`` into ``out_dir`` and record it: its entry in ``status.json``,
-    its HTML, ``report.md`` and the training warnings so far. ``step``: ``[k/n]`` for the log.
+def _kernel_relay(status: dict[str, Any]):
+    """The :class:`~fgi_core.kernels.KernelRelay` of a run: its kernel, in the notebooks'
+    folder, started in :func:`kernel_environment` with the quiet arguments."""
+    from .checks import quiet_kernel_arguments
+    from .kernels import KernelRelay
+
+    return KernelRelay(status["kernel_name"], cwd=status["notebooks_dir"],
+                       extra_arguments=quiet_kernel_arguments(status["kernel_name"]), environment=kernel_environment)
+
+
+def _run_notebook(run_dir: Path, status: dict[str, Any], name: str, step: str, out_dir: Path, progress: bool, log,
+                  relay, more: bool = False) -> None:
+    """Execute notebook ``name`` into ``out_dir`` on a kernel of ``relay`` and record it: its
+    entry in ``status.json``, its HTML, ``report.md`` and the training warnings so far.
+    ``step``: ``[k/n]`` for the log; ``more``: another notebook follows (its kernel starts
+    while this one's HTML is written).
 
     Raises:
         NotebookFailed: the notebook failed (recorded first, see :func:`_record_failure`);
@@ -309,7 +324,6 @@ def _run_notebook(run_dir: Path, status: dict[str, Any], name: str, step: str, o
     """
     import papermill as pm
 
-    from .checks import quiet_kernel_arguments
     from .report import write_report
 
     nb, out = Path(status["notebooks_dir"]) / name, out_dir / name
@@ -320,10 +334,13 @@ def _run_notebook(run_dir: Path, status: dict[str, Any], name: str, step: str, o
     t0 = time.perf_counter()
     bar = {"desc": f"{step} {nb.stem}", "leave": True} if progress else False
     try:
-        with kernel_environment():
+        km, executed = relay.take(), False
+        try:
             pm.execute_notebook(str(nb), str(out), parameters=status["parameters"], kernel_name=status["kernel_name"],
-                                cwd=str(nb.parent), progress_bar=bar, report_mode=False,
-                                extra_arguments=quiet_kernel_arguments(status["kernel_name"]))  # checks.py
+                                cwd=str(nb.parent), progress_bar=bar, report_mode=False, km=km)
+            executed = True
+        finally:  # papermill leaves a kernel it did not start running: shut it down behind
+            relay.hand_back(km, start_next=more and executed)
     except BaseException as err:  # noqa: BLE001 -- recorded, then raised again or as NotebookFailed
         reason = _failure_reason(err)
         entry.update(status="failed", finished=_now(), seconds=round(time.perf_counter() - t0, 1), error=reason)

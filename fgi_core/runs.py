@@ -18,7 +18,8 @@ from .config import Profile, default_run_dir, get_profile, resolve_device
 from .registry import RegistryView
 from .io import read_json, write_json
 
-__all__ = ["prepare_run", "environment_info", "git_commit", "start_stage", "find_data_root", "StageContext"]
+__all__ = ["prepare_run", "environment_info", "git_commit", "start_stage", "find_data_root", "StageContext",
+           "STAGES_WITHOUT_TORCH"]
 
 
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
@@ -59,9 +60,14 @@ def accelerator_info() -> dict[str, Any]:
     }
 
 
-def environment_info(device: str | None = None) -> dict[str, Any]:
+def environment_info(device: str | None = None, torch_details: bool = True) -> dict[str, Any]:
     """Versions, platform, CPU count and capability, device, what ``amp="auto"`` picks there,
-    accelerators and git commit, for ``env.json``."""
+    accelerators and git commit, for ``env.json``.
+
+    ``torch_details=False`` leaves out what needs ``import torch`` (CPU capability, amp,
+    accelerators: None each) for a stage that runs no network; the next stage that does fills
+    them in.
+    """
     from importlib import metadata
 
     versions = {}
@@ -70,27 +76,32 @@ def environment_info(device: str | None = None) -> dict[str, Any]:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    import torch
+    capability = amp_auto = accelerators = None
+    if torch_details:
+        import torch
 
-    from .config import resolve_amp
+        from .config import resolve_amp
 
-    amp, why = resolve_amp("auto", device or "cpu")
+        amp, why = resolve_amp("auto", device or "cpu")
+        capability, amp_auto, accelerators = torch.backends.cpu.get_cpu_capability(), {"precision": amp, "reason": why}, accelerator_info()
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "amp_auto": {"precision": amp, "reason": why},
+        "cpu_capability": capability,
+        "amp_auto": amp_auto,
         "device": device,
-        "accelerators": accelerator_info(),
+        "accelerators": accelerators,
         "git_commit": git_commit(),
         "packages": versions,
         "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
-def prepare_run(run_dir: str | os.PathLike, stage: str, params: dict[str, Any], device: str | None = None) -> Path:
-    """Create ``run_dir``, record ``params`` under ``stage`` in config.json, refresh env.json.
+def prepare_run(run_dir: str | os.PathLike, stage: str, params: dict[str, Any], device: str | None = None,
+                torch_details: bool = True) -> Path:
+    """Create ``run_dir``, record ``params`` under ``stage`` in config.json, refresh env.json
+    (:func:`environment_info`).
 
     Returns:
         the run folder as an absolute path.
@@ -101,7 +112,7 @@ def prepare_run(run_dir: str | os.PathLike, stage: str, params: dict[str, Any], 
     config = read_json(config_path) if config_path.is_file() else {}
     config[stage] = params
     write_json(config_path, config)
-    write_json(run_dir / "env.json", environment_info(device))
+    write_json(run_dir / "env.json", environment_info(device, torch_details))
     return run_dir
 
 
@@ -129,14 +140,21 @@ class StageContext:
         dataset: the :class:`~fgi_core.data.SegmentationDataset`.
         ids: the images this run works on (split, capped by ``max_images``).
         run_dir: the run folder (created; config.json and env.json written).
-        device: the resolved torch device name.
+        device: the resolved torch device name; ``None`` in a stage of
+            :data:`STAGES_WITHOUT_TORCH` (it names no device).
     """
 
     profile: Profile
     dataset: Any
     ids: list[str]
     run_dir: Path
-    device: str
+    device: str | None
+
+
+#: Stages that run no network and never import torch (the gaze stage is numpy, SciPy and the
+#: CRF): their ``start_stage`` does not import it either just to name a device (~3 s of a ~15 s
+#: notebook). They record ``device: None``; ``env.json`` gets torch's details from the next stage.
+STAGES_WITHOUT_TORCH = frozenset({"01_gaze_preprocessing"})
 
 
 def data_root_candidates(dataset: str) -> list[Path]:
@@ -212,8 +230,12 @@ def start_stage(
     ids = ds.split(split)
     ids = ids[:cap] if cap else ids
     folder = Path(run_dir) if run_dir else default_run_dir(dataset, profile, seed)
-    dev = resolve_device(device)
+    uses_torch = stage not in STAGES_WITHOUT_TORCH or "torch" in sys.modules
+    dev = resolve_device(device) if uses_torch else None
     recorded = {"profile": profile, "dataset": dataset, "data_root": str(getattr(ds, "root", "")) or None,
                 "gaze_csv": gaze_csv, "seed": seed, "device": dev, "split": split, "images": len(ids), **params}
-    folder = prepare_run(folder, stage, recorded, device=dev) if record else Path(folder).expanduser().resolve()
+    if record:
+        folder = prepare_run(folder, stage, recorded, device=dev, torch_details=uses_torch)
+    else:
+        folder = Path(folder).expanduser().resolve()
     return StageContext(prof, ds, ids, folder, dev)

@@ -71,6 +71,31 @@ def test_start_stage_records_parameters_and_caps_images(tmp_path):
     assert env["packages"]["numpy"] == np.__version__
 
 
+def test_the_gaze_stage_runs_without_importing_torch(tmp_path):
+    """Notebook 01's start and its stage never import torch (~3 s a kernel): it records no
+    device, and env.json leaves torch's details to the next stage."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json, pathlib\n"
+        "from fgi_core import gaze\n"
+        "from fgi_core.runs import start_stage\n"
+        f"ctx = start_stage('01_gaze_preprocessing', run_dir={str(tmp_path / 'run')!r}, max_images=3)\n"
+        "gaze.run_gaze_stage(ctx.dataset, ctx.run_dir, ids=ctx.ids, gaze_csv=ctx.dataset.gaze_csv(ctx.run_dir / 'gaze'), progress=False)\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'device': ctx.device}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"torch": False, "device": None}
+    env = json.loads((tmp_path / "run" / "env.json").read_text())
+    assert env["device"] is None and env["cpu_capability"] is None and env["packages"]["torch"]
+    assert (tmp_path / "run" / "gaze" / "manifest.json").is_file()
+    later = start_stage("02_vlm_explanation", run_dir=str(tmp_path / "run"), max_images=3)  # a torch stage fills them in
+    env = json.loads((tmp_path / "run" / "env.json").read_text())
+    assert env["device"] == later.device and env["cpu_capability"] and "gpus" in env["accelerators"]
+
+
 def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
     """mkstemp's temporary files are private (0600); a finished file must be readable like any other."""
     import os
