@@ -170,6 +170,9 @@ class Profile(TrainSettings):
             profile keeps real-data runs small.
         refine: refinement method for the gaze stage (``auto`` = dense CRF when installed).
         workers: processes for per-image work such as the CRF (0 = in this process).
+        train_workers: baselines trained side by side in forked processes on a CPU
+            (:func:`fgi_core.train.train_baselines`); 2 for ``quick``, whose tiny networks leave
+            a second core idle (a step on 2 threads is only 1.1x one on 1 thread), else 1.
         teacher_widths: the teacher's six BasicUNet widths; the student has half of each.
         iterations_teacher: stage-1 teacher training (``teacher_mode="joint"`` from stage 1).
         iterations_distill: stage-2 distillation; every baseline gets this many too.
@@ -186,6 +189,7 @@ class Profile(TrainSettings):
     max_images: int | None
     refine: str = "auto"
     workers: int = 0
+    train_workers: int = 1
     teacher_widths: tuple[int, ...] = (32, 64, 128, 256, 512, 32)
     iterations_teacher: int = 100
     iterations_distill: int = 100
@@ -204,7 +208,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(
         "quick", n_images=24, synthetic_size=(160, 192), image_size=64, max_images=24,
         teacher_widths=(8, 16, 32, 64, 128, 16), iterations_teacher=60, iterations_distill=60, batch_size=4,
-        lr=1e-2, val_every=20, ckpt_every=20, amp="off", rampup_length=20, fgi=PAPER_TEXT_OPTIONS,
+        lr=1e-2, val_every=20, ckpt_every=20, amp="off", rampup_length=20, fgi=PAPER_TEXT_OPTIONS, train_workers=2,
     ),
     "cpu": Profile(
         # The teacher at half the paper's width, 128 px, 2,000 + 2,000 iterations (~23 epochs each).

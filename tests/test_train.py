@@ -130,3 +130,56 @@ def test_option_checks():
     paper = fgi_options(get_profile("paper"))
     assert (paper.teacher_loss, paper.student_loss, paper.darm_source, paper.darm_target, paper.teacher_init) == (
         "bce", "bce", "labels", "background", "scratch")  # docs/fidelity.md §2, authors' code
+
+
+def test_baselines_side_by_side_equal_one_after_the_other(tmp_path, capsys, monkeypatch):
+    """train_baselines with 2 forked workers: the same summaries and weights as a sequential
+    run on the same thread count, its printed lines replayed in the order asked, and a child's
+    CollapseWarning warned again here."""
+    import sys
+    import warnings
+
+    from test_fidelity import tiny_data
+
+    from fgi_core.models import create_model
+    from fgi_core.train import load_networks, student_widths, train_baselines
+    from fgi_core.train.engine import CollapseWarning
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("side by side needs fork (Linux)")
+    from fgi_core.train import engine
+
+    monkeypatch.setitem(engine.COLLAPSE_RULE, "dice", 1.1)  # every validation "collapses": each child warns
+    monkeypatch.setitem(engine.COLLAPSE_RULE, "patience", 2)
+    prof = get_profile("quick", teacher_widths=(4, 8, 16, 32, 64, 8), iterations_distill=4, val_every=2, ckpt_every=2)
+    data = tiny_data(n=4, size=32, text=False)
+    keys = ["m_hc", "gazemedseg", "full"]
+    runs, threads = {}, torch.get_num_threads()
+    for workers in (1, 2):
+        # each of 2 workers gets half the threads: 1 when this process has 2, as the sequential
+        # run here, so that both sum in the same order and must agree exactly
+        torch.set_num_threads(workers)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                runs[workers] = train_baselines(keys, prof, data, data, tmp_path / f"w{workers}", seed=3, device="cpu",
+                                                workers=workers, progress=False, collapse="warn")
+        finally:
+            torch.set_num_threads(threads)
+        runs[workers, "out"] = capsys.readouterr().out
+        runs[workers, "warned"] = sorted(str(w.message) for w in caught if issubclass(w.category, CollapseWarning))
+    assert list(runs[2]) == keys                                  # in the order asked
+    starts = [runs[2, "out"].index(f"{name}: precision") for name in ("unet_m_hc", "gazemedseg", "unet_full")]
+    assert starts == sorted(starts)                               # printed lines replayed in that order
+    assert len(runs[1, "warned"]) == 3 and runs[2, "warned"] == runs[1, "warned"]  # the children's, warned here
+    for key in keys:
+        a, b = runs[1][key], runs[2][key]
+        assert a["iterations_done"] == b["iterations_done"] == 4
+        assert b["best_val_dice"] == a["best_val_dice"]
+        weights = []
+        for w in (1, 2):
+            net = create_model("gazemedseg" if key == "gazemedseg" else "unet", in_channels=3,
+                               widths=student_widths(prof.teacher_widths))
+            load_networks(tmp_path / f"w{w}" / key, {"network": net}, "last")
+            weights.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+        assert torch.equal(weights[0], weights[1]), key

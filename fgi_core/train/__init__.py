@@ -18,12 +18,14 @@ from .methods import (
     student_widths,
     teacher_method,
     train_baseline,
+    train_baselines,
     train_config,
 )
 
 __all__ = [
     "BASELINE_KEYS",
     "train_baseline",
+    "train_baselines",
     "BatchSampler",
     "TrainingData",
     "flip_batch",

@@ -189,9 +189,13 @@ def validation_dice(method: Method, data: TrainingData, cfg: TrainConfig, device
 
 
 def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # foreach: one multi-tensor update per step instead of a loop over the parameters (torch
+    # picks it on CUDA by itself, not on the CPU): bit-identical parameters (checked after 6
+    # joint steps, AdamW and SGD), and a quick-profile UNet step 0.061 -> 0.055 s on 2 AVX2 cores.
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay,
+                               foreach=True)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, epoch_length: int = 1) -> torch.optim.lr_scheduler.LambdaLR:

@@ -36,6 +36,7 @@ __all__ = [
     "BASELINES",
     "BASELINE_KEYS",
     "train_baseline",
+    "train_baselines",
 ]
 
 BASELINES = ("unet_full", "unet_m_hc", "unet_m_bc", "gazemedseg")
@@ -360,3 +361,74 @@ def train_baseline(key: str, profile: Profile, train, val, out_dir, seed: int = 
     net = create_model("gazemedseg" if kind == "gazemedseg" else "unet", in_channels=in_channels, widths=student_widths(profile.teacher_widths))
     cfg = train_config(profile, "baseline", seed=seed, device=device, progress=progress, **config_overrides)
     return fit(baseline_method(kind, net), train, val, out_dir, cfg, resume=resume)
+
+
+#: What a forked child of :func:`train_baselines` trains from: set just before the fork, so the
+#: children inherit the data instead of receiving a pickled copy.
+_SIDE_BY_SIDE: dict[str, Any] = {}
+
+
+def train_baselines(keys, profile: Profile, train, val, folder, seed: int = 0, device: str = "cpu",
+                    workers: int | None = None, progress: bool = True, **config_overrides: Any) -> dict[str, dict]:
+    """Train several baselines (:func:`train_baseline`) into ``folder/<key>``; return
+    ``{key: summary}`` in the order of ``keys``.
+
+    ``workers`` (default: ``profile.train_workers``) > 1 trains them side by side in forked
+    processes that split the torch threads between them, on the CPU under Linux (elsewhere,
+    one after the other). The quick profile's tiny networks leave the second core idle (a
+    step on 2 threads is only 1.1x one on 1 thread), so two at once take ~40 % less time. A
+    child's printed lines and warnings are replayed here afterwards, in the order of ``keys``:
+    the output reads as a sequential run's. The results equal a sequential run's up to float
+    rounding (a convolution may sum in another order on another thread count).
+    """
+    import multiprocessing
+    import sys
+    from pathlib import Path
+
+    keys = list(keys)
+    workers = min(int(profile.train_workers if workers is None else workers), len(keys))
+    side_by_side = (workers > 1 and str(device).startswith("cpu") and sys.platform.startswith("linux")
+                    and "fork" in multiprocessing.get_all_start_methods())
+    if not side_by_side:
+        return {k: train_baseline(k, profile, train, val, Path(folder) / k, seed=seed, device=device, progress=progress,
+                                  **config_overrides) for k in keys}
+    threads = max(1, torch.get_num_threads() // workers)
+    _SIDE_BY_SIDE.update(profile=profile, train=train, val=val, folder=Path(folder), seed=seed, device=device,
+                         threads=threads, overrides=config_overrides)
+    # longest first (GazeMedSeg trains two networks), so that the others fill the other worker
+    order = sorted(keys, key=lambda k: k != "gazemedseg")
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            done = dict(zip(order, pool.map(_baseline_in_child, order, chunksize=1)))
+    finally:
+        _SIDE_BY_SIDE.clear()
+    return {k: _replay(*done[k]) for k in keys}
+
+
+def _baseline_in_child(key: str) -> tuple[dict, str, list]:
+    """In a forked worker: train ``key`` on its share of the threads, printing and warning
+    into buffers; return ``(summary, printed text, [(message, category), ...])``."""
+    import contextlib
+    import io
+    import warnings
+
+    job = _SIDE_BY_SIDE
+    torch.set_num_threads(job["threads"])
+    printed = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed), \
+            contextlib.redirect_stderr(printed):
+        warnings.simplefilter("always")
+        summary = train_baseline(key, job["profile"], job["train"], job["val"], job["folder"] / key, seed=job["seed"],
+                                 device=job["device"], progress=False, **job["overrides"])
+    return summary, printed.getvalue(), [(str(w.message), w.category) for w in caught]
+
+
+def _replay(summary: dict, printed: str, caught: list) -> dict:
+    """Print what a child printed and warn what it warned; return its summary."""
+    import warnings
+
+    if printed:
+        print(printed, end="", flush=True)
+    for message, category in caught:
+        warnings.warn(message, category, stacklevel=3)
+    return summary
