@@ -368,3 +368,31 @@ def test_written_out_blocks_equal_monais_basic_unet():
         torch.testing.assert_close(got, want, rtol=0, atol=0)
         short, skip = torch.randn(1, 64, 5, 7), torch.randn(1, 32, 11, 15)  # an odd encoder side: one pixel short
         torch.testing.assert_close(ours.upcat_3(short, skip), theirs.upcat_3(short, skip), rtol=0, atol=0)
+
+
+def _propagate_by_unfold(features, kernel_size=5, dilation=2, border="exclude"):
+    """The same propagation through F.unfold (B x C x K x HW neighbours): an independent form."""
+    b, c, h, w = features.shape
+    window = dict(kernel_size=kernel_size, dilation=dilation, padding=dilation * (kernel_size - 1) // 2)
+    neighbours = torch.nn.functional.unfold(features, **window).view(b, c, kernel_size**2, h * w)
+    scores = (neighbours * features.reshape(b, c, 1, h * w)).sum(1).clamp_min(0)
+    if border == "exclude":
+        inside = torch.nn.functional.unfold(features.new_ones(1, 1, h, w), **window)
+        scores = scores.masked_fill(inside == 0, float("-inf"))
+    return (neighbours * scores.softmax(1).unsqueeze(1)).sum(2).view(b, c, h, w)
+
+
+@pytest.mark.parametrize("border", ["exclude", "zeros"])
+@pytest.mark.parametrize("kernel_size,dilation", [(5, 2), (3, 1)])
+def test_propagation_and_its_gradient_equal_the_unfold_form(border, kernel_size, dilation):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 12, 14, generator=g, dtype=torch.float64)
+    upstream = torch.randn(2, 5, 12, 14, generator=g, dtype=torch.float64)
+    grads = []
+    for fn in (propagate_features, _propagate_by_unfold):
+        xx = x.clone().requires_grad_(True)
+        out = fn(xx, kernel_size=kernel_size, dilation=dilation, border=border)
+        (out * upstream).sum().backward()
+        grads.append((out.detach(), xx.grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    torch.testing.assert_close(grads[0][1], grads[1][1])
