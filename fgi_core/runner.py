@@ -17,7 +17,9 @@ notebooks write::
 The kernels run with matplotlib's inline backend whatever the calling environment says (a
 headless ``MPLBACKEND=Agg`` in the shell would otherwise leave the executed notebooks without
 figures) and with plain-text progress bars (:mod:`fgi_core.progress`), so that an executed
-notebook reads like one stepped through by hand.
+notebook reads like one stepped through by hand. Each notebook gets a fresh kernel, started
+while the previous one shuts down (:class:`fgi_core.kernels.KernelRelay`: ~3 s a notebook that
+used to be spent waiting for torch to tear down).
 
 ``sweep(seeds, datasets, ...)`` runs one sequence per (dataset, seed) and collects their metrics
 into ``runs/sweeps/<name>/summary.csv`` and ``summary.md``.

@@ -154,6 +154,10 @@ def test_tokenizer_attributes_and_ids_to_tokens(light_tokenizer, hf_tokenizer):
     odd = [0, 100, 101, 102, 103, 1, 30521]
     assert light_tokenizer.convert_ids_to_tokens(odd) == hf_tokenizer.convert_ids_to_tokens(odd)
     assert light_tokenizer.convert_ids_to_tokens(101) == hf_tokenizer.convert_ids_to_tokens(101) == "[CLS]"
+    assert light_tokenizer.get_vocab() == hf_tokenizer.get_vocab() and len(light_tokenizer.get_vocab()) == 30522
+    assert light_tokenizer.unk_token_id == hf_tokenizer.unk_token_id
+    ids = light_tokenizer("Location: upper-left, a reddish polyp")["input_ids"]
+    assert light_tokenizer.decode(ids) == hf_tokenizer.decode(ids)
 
 
 def test_tokenizer_refuses_padding(light_tokenizer):

@@ -479,6 +479,10 @@ class FastTokenizer:
         """Id of ``[UNK]`` (None when the vocabulary has none)."""
         return self.tokenizer.token_to_id("[UNK]")
 
+    def get_vocab(self) -> dict[str, int]:
+        """Token -> id, added tokens included (as transformers' ``get_vocab``)."""
+        return self.tokenizer.get_vocab(with_added_tokens=True)
+
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
         """Text of ``ids`` (WordPiece pieces joined, as the tokenizer's decoder does)."""
         return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
