@@ -51,7 +51,7 @@ class KernelRelay:
                  environment: Callable[[], ContextManager] = contextlib.nullcontext) -> None:
         self.kernel_name = kernel_name
         self.cwd = str(cwd)
-        self.extra_arguments = [*extra_arguments, HISTORY_IN_MEMORY]
+        self.extra_arguments = list(extra_arguments)
         self.environment = environment
         self.started: list = []
         self._ahead = None      # started for the next notebook, not taken yet
@@ -68,8 +68,9 @@ class KernelRelay:
         from jupyter_core.utils import run_sync
 
         km = AsyncKernelManager(kernel_name=self.kernel_name)
+        arguments = self.extra_arguments + ([HISTORY_IN_MEMORY] if km.ipykernel else [])  # as nbclient does
         with self.environment():
-            run_sync(km.start_kernel)(extra_arguments=list(self.extra_arguments), cwd=self.cwd)
+            run_sync(km.start_kernel)(extra_arguments=arguments, cwd=self.cwd)
         self.started.append(km)
         return km
 
@@ -90,7 +91,10 @@ class KernelRelay:
             run_sync(km.request_shutdown)()
         self._retiring.append(km)
         if start_next and self._ahead is None:
-            self._ahead = self._start()
+            try:
+                self._ahead = self._start()
+            except Exception:  # noqa: BLE001 -- take() starts one again, and reports what fails then
+                self._ahead = None
 
     def _reap(self) -> None:
         """Wait for the kernels asked to shut down (killed after ``shutdown_wait_time``)."""

@@ -402,7 +402,10 @@ def train_baselines(keys, profile: Profile, train, val, folder, seed: int = 0, d
             done = dict(zip(order, pool.map(_baseline_in_child, order, chunksize=1)))
     finally:
         _SIDE_BY_SIDE.clear()
-    return {k: _replay(*done[k]) for k in keys}
+    summaries = {}
+    for k in keys:  # a loop, not a comprehension: a replayed warning names the caller's line
+        summaries[k] = _replay(*done[k])
+    return summaries
 
 
 def _baseline_in_child(key: str) -> tuple[dict, str, list]:
@@ -424,7 +427,8 @@ def _baseline_in_child(key: str) -> tuple[dict, str, list]:
 
 
 def _replay(summary: dict, printed: str, caught: list) -> dict:
-    """Print what a child printed and warn what it warned; return its summary."""
+    """Print what a child printed and warn what it warned (at the line that called
+    :func:`train_baselines`); return its summary."""
     import warnings
 
     if printed:
