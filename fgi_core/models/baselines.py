@@ -105,8 +105,8 @@ def propagate_features(
     pad = dilation * (kernel_size - 1) // 2
     offsets = [(dy * dilation, dx * dilation) for dy in range(kernel_size) for dx in range(kernel_size)]
     # One shifted view of the zero-padded map per neighbour, never a B x C x K x HW copy (what
-    # F.unfold builds, and col2im scatters back in the backward): forward + backward 1.5x
-    # faster at 64 px and C = 8, 2.5x at 128 px; equal to the unfold form to 1e-6.
+    # F.unfold builds, and col2im scatters back in the backward): forward + backward 2.1-2.5x
+    # faster at 64 and 128 px, C = 8 (benchmarks/bench_propagation.py); equal to 1e-6.
     padded = F.pad(features, (pad, pad, pad, pad))
     neighbours = [padded[:, :, oy:oy + h, ox:ox + w] for oy, ox in offsets]
     scores = torch.stack([(features * n).sum(dim=1) for n in neighbours], dim=1).clamp_min(0)  # B x K x H x W
