@@ -5,11 +5,11 @@ import json
 import os
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from fgi_core.kernels import KernelRelay
 from fgi_core.runner import KERNEL_ENVIRONMENT, NotebookFailed, kernel_environment, run_notebooks
+from toy_notebooks import write_toy_notebook
 
 
 def _gone(pid: int) -> bool:
@@ -24,20 +24,14 @@ def _pid_notebooks(folder: Path, n: int, fail_at: int | None = None) -> Path:
     """``n`` notebooks; each records its kernel's pid and MPLBACKEND and registers an atexit
     handler that writes ``<k>.exited`` (proof that the kernel exited through its normal
     shutdown); notebook ``fail_at`` raises after recording."""
-    folder.mkdir(parents=True, exist_ok=True)
     for k in range(1, n + 1):
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        params = nbformat.v4.new_code_cell('profile = "quick"\ndataset = "synthetic"\nseed = 0\nrun_dir = None\n')
-        params.metadata["tags"] = ["parameters"]
-        body = nbformat.v4.new_code_cell(
+        write_toy_notebook(
+            folder / f"0{k}_pid.ipynb", 'profile = "quick"\ndataset = "synthetic"\nseed = 0\nrun_dir = None\n',
             "import atexit, json, os, pathlib\n"
             "out = pathlib.Path(run_dir)\nout.mkdir(parents=True, exist_ok=True)\n"
             f"(out / '{k}.json').write_text(json.dumps({{'pid': os.getpid(), 'mpl': os.environ.get('MPLBACKEND')}}))\n"
             f"atexit.register(lambda: (out / '{k}.exited').write_text('ok'))\n"
             + (f"raise RuntimeError('notebook {k} fails on purpose')\n" if k == fail_at else ""))
-        nb.cells = [params, body]
-        nbformat.write(nb, folder / f"0{k}_pid.ipynb")
     return folder
 
 

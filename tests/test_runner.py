@@ -13,6 +13,7 @@ from fgi_core.cli import build_parser, main
 from fgi_core.cli_batch import run_parameters
 from fgi_core.config import runs_root
 from fgi_core.runner import KERNEL_NAME, find_notebooks, load_parameters_file, read_status
+from toy_notebooks import write_toy_notebook
 
 
 def injected(path: Path) -> str:
@@ -130,19 +131,13 @@ def test_failure_in_03_stops_there_and_resume_finishes(tmp_path, capsys):
 
 def _toy_notebooks(folder: Path) -> Path:
     """One notebook that writes a teacher summary from its seed and fails when seed == fail_on."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('profile = "quick"\ndataset = "synthetic"\nseed = 0\nrun_dir = None\nfail_on = 2\n')
-    params.metadata["tags"] = ["parameters"]
-    body = nbformat.v4.new_code_cell(
+    write_toy_notebook(
+        folder / "01_toy.ipynb", 'profile = "quick"\ndataset = "synthetic"\nseed = 0\nrun_dir = None\nfail_on = 2\n',
         "import json, pathlib\n"
         "if seed == fail_on:\n    raise ValueError(f'seed {seed} fails on purpose')\n"
         "out = pathlib.Path(run_dir) / 'teacher'\nout.mkdir(parents=True, exist_ok=True)\n"
         "(out / 'summary.json').write_text(json.dumps({'best_val_dice': 0.5 + seed / 10, 'best_iteration': 1,"
         " 'iterations_done': 1, 'seconds_per_iteration': 0.1}))\n")
-    nb.cells = [params, body]
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / "01_toy.ipynb")
     return folder
 
 
