@@ -387,8 +387,11 @@ def _load_light(folder: str, dtype: Any):
     (:mod:`fgi_core.explain.bert`, equal outputs, ~6 s less per process), else None."""
     from .bert import load_bert, load_fast_tokenizer
 
-    tokenizer = load_fast_tokenizer(folder)
-    model = load_bert(folder, dtype=dtype) if tokenizer is not None else None
+    try:
+        tokenizer = load_fast_tokenizer(folder)
+        model = load_bert(folder, dtype=dtype) if tokenizer is not None else None
+    except ImportError:  # tokenizers or safetensors missing (both come with transformers)
+        return None
     return (tokenizer, model) if model is not None else None
 
 
