@@ -168,3 +168,15 @@ def test_plots_examples_run_and_importing_plots_loads_no_matplotlib():
     code = "import sys, fgi_core.plots; print(sorted(m for m in ('matplotlib', 'matplotlib.pyplot', 'pandas') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"  # fgi_core.train imports plots: no matplotlib or pandas at import time
+
+
+def test_expectations_table_writes_counts_as_counts_and_scores_with_decimals():
+    from fgi_core.plots.results import expectations
+
+    table = expectations([("tokens", 65.0, 65, "explain.json"), ("Dice", 1.0, 0.6489, None), ("ms", 50.838, None, "x"),
+                          ("rounding error", 3e-9, 0, None), ("pixels", 12345.6, 2000, None)])
+    assert table.loc["tokens"].tolist() == ["65", "65", "explain.json"]
+    assert table.loc["Dice"].tolist() == ["1.000", "0.649", "-"]
+    assert table.loc["ms"].tolist() == ["50.838", "-", "x"]
+    assert table.loc["rounding error"].tolist() == ["3.0e-09", "0.000", "-"]
+    assert table.loc["pixels", "this run"] == "12346"

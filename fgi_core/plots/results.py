@@ -63,7 +63,8 @@ def _cell(v, digits: int):
             return "n/a"
         if v != 0 and abs(v) < 10 ** -digits:
             return f"{v:.1e}"  # a tiny number (a float-rounding error) keeps its order of magnitude
-        return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.{digits}f}"
+        whole = v == round(v) and abs(v) >= 10  # a count or a size (65 tokens, D = 384), not a score
+        return f"{v:.0f}" if abs(v) >= 1000 or whole else f"{v:.{digits}f}"
     return v
 
 
@@ -78,7 +79,7 @@ def expectations(rows: Sequence[tuple], run_label: str = "this run", real_label:
     Returns:
         a pandas DataFrame indexed by quantity (one row per entry of ``rows``, three columns);
         numbers as text with ``digits`` decimals (one significant digit in exponent form when
-        smaller than that, none from 1000 up).
+        smaller than that; none from 1000 up, nor for whole numbers from 10 up: counts, sizes).
     """
     import pandas as pd
 
