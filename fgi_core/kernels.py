@@ -64,14 +64,13 @@ class KernelRelay:
         self.close()
 
     def _start(self):
-        from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
-        km = AsyncKernelManager(kernel_name=self.kernel_name)
+        km = _manager_class()(kernel_name=self.kernel_name)
         arguments = self.extra_arguments + ([HISTORY_IN_MEMORY] if km.ipykernel else [])  # as nbclient does
+        self.started.append(km)  # before it runs: close() stops it even if this start is interrupted
         with self.environment():
             run_sync(km.start_kernel)(extra_arguments=arguments, cwd=self.cwd)
-        self.started.append(km)
         return km
 
     def take(self):
@@ -80,14 +79,19 @@ class KernelRelay:
         km, self._ahead = self._ahead, None
         return km if km is not None else self._start()
 
-    def hand_back(self, km, start_next: bool = False) -> None:
-        """Ask ``km`` to shut down (without waiting), after waiting for the kernels handed back
-        before it; then, if ``start_next``, start the next notebook's kernel."""
+    def hand_back(self, km, start_next: bool = False, interrupt: bool = False) -> None:
+        """Close the clients papermill made for ``km`` and ask it to shut down (without
+        waiting), after waiting for the kernels handed back before it; ``interrupt`` first
+        (a cell may still run: a failure or Ctrl-C). Then, if ``start_next``, start the next
+        notebook's kernel."""
         from jupyter_core.utils import run_sync
 
         self._reap()
+        _close_clients(km)
         with contextlib.suppress(Exception):  # a kernel that died on its own needs no request
             km.shutting_down = True
+            if interrupt:
+                run_sync(km.interrupt_kernel)()
             run_sync(km.request_shutdown)()
         self._retiring.append(km)
         if start_next and self._ahead is None:
@@ -101,11 +105,14 @@ class KernelRelay:
         from jupyter_core.utils import run_sync
 
         while self._retiring:
-            km = self._retiring.pop(0)
-            with contextlib.suppress(Exception):
-                run_sync(km.finish_shutdown)()
-            with contextlib.suppress(Exception):
-                run_sync(km.cleanup_resources)()
+            km = self._retiring[0]
+            try:
+                with contextlib.suppress(Exception):
+                    run_sync(km.finish_shutdown)()
+            finally:  # a second Ctrl-C while waiting still removes its connection file
+                with contextlib.suppress(Exception):
+                    run_sync(km.cleanup_resources)()
+                self._retiring.pop(0)
 
     def close(self) -> None:
         """Wait for every kernel handed back; stop any other still running (one started ahead
@@ -115,6 +122,7 @@ class KernelRelay:
         self._reap()
         self._ahead = None
         for km in self.alive():
+            _close_clients(km)
             with contextlib.suppress(Exception):
                 run_sync(km.shutdown_kernel)(now=True)
 
@@ -128,3 +136,34 @@ class KernelRelay:
                 if km.has_kernel and run_sync(km.is_alive)():
                     alive.append(km)
         return alive
+
+
+def _manager_class():
+    """``AsyncKernelManager`` that remembers the clients it makes: nbclient leaves the client
+    of a kernel it does not own open (its heartbeat thread and sockets, ~11 file descriptors a
+    notebook, enough to exhaust a long ``fgi sweep``), so the relay closes them itself."""
+    global _RecordingKernelManager
+    if _RecordingKernelManager is None:
+        from jupyter_client.manager import AsyncKernelManager
+
+        class RecordingKernelManager(AsyncKernelManager):
+            def client(self, **kwargs):
+                kc = super().client(**kwargs)
+                self.__dict__.setdefault("fgi_clients", []).append(kc)
+                return kc
+
+        _RecordingKernelManager = RecordingKernelManager
+    return _RecordingKernelManager
+
+
+_RecordingKernelManager = None
+
+
+def _close_clients(km) -> None:
+    """Stop the channels of every client ``km`` made, and the ZeroMQ context each made."""
+    for kc in km.__dict__.pop("fgi_clients", []):
+        with contextlib.suppress(Exception):
+            kc.stop_channels()
+        if getattr(kc, "_created_context", False):
+            with contextlib.suppress(Exception):
+                kc.context.destroy(linger=0)

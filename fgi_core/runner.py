@@ -342,7 +342,7 @@ def _run_notebook(run_dir: Path, status: dict[str, Any], name: str, step: str, o
                                 cwd=str(nb.parent), progress_bar=bar, report_mode=False, km=km)
             executed = True
         finally:  # papermill leaves a kernel it did not start running: shut it down behind
-            relay.hand_back(km, start_next=more and executed)
+            relay.hand_back(km, start_next=more and executed, interrupt=not executed)
     except BaseException as err:  # noqa: BLE001 -- recorded, then raised again or as NotebookFailed
         reason = _failure_reason(err)
         entry.update(status="failed", finished=_now(), seconds=round(time.perf_counter() - t0, 1), error=reason)

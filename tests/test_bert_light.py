@@ -355,3 +355,19 @@ def test_encoding_with_minilm_never_imports_transformers():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_light_tokenizer_steps_aside_where_transformers_would_tokenize_otherwise(tmp_path, folder):
+    """transformers' BertTokenizer rebuilds the normaliser from tokenizer_config.json: a cased
+    config over an uncased tokenizer.json, or another tokenizer class, goes to transformers."""
+    def with_config(name, **config):
+        dest = tmp_path / name
+        dest.mkdir()
+        shutil.copy2(os.path.join(folder, "tokenizer.json"), dest / "tokenizer.json")
+        (dest / "tokenizer_config.json").write_text(json.dumps(config))
+        return dest
+
+    assert load_fast_tokenizer(with_config("same", tokenizer_class="BertTokenizer", do_lower_case=True)) is not None
+    assert load_fast_tokenizer(with_config("cased", tokenizer_class="BertTokenizer", do_lower_case=False)) is None
+    assert load_fast_tokenizer(with_config("accents", strip_accents=True)) is None
+    assert load_fast_tokenizer(with_config("roberta", tokenizer_class="RobertaTokenizer")) is None

@@ -35,8 +35,17 @@ def _pid_notebooks(folder: Path, n: int, fail_at: int | None = None) -> Path:
     return folder
 
 
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
 def test_a_run_uses_one_fresh_kernel_per_notebook_and_leaves_none(tmp_path, monkeypatch):
+    import threading
+
     monkeypatch.setenv("MPLBACKEND", "Agg")  # the kernels get the inline backend all the same
+    run_notebooks(notebooks_dir=_pid_notebooks(tmp_path / "warm", 1), run_name=f"warm-{tmp_path.name}",
+                  parameters={"run_dir": str(tmp_path / "warm-run")}, progress=False, log=lambda *_: None)
+    threads, files = threading.active_count(), _open_files()
     run_dir = run_notebooks(notebooks_dir=_pid_notebooks(tmp_path / "nbs", 3), run_name=f"relay-{tmp_path.name}",
                             parameters={"run_dir": str(tmp_path / "run")}, progress=False, log=lambda *_: None)
     assert run_dir.is_dir()
@@ -46,6 +55,8 @@ def test_a_run_uses_one_fresh_kernel_per_notebook_and_leaves_none(tmp_path, monk
     assert all(s["mpl"] == KERNEL_ENVIRONMENT["MPLBACKEND"] for s in seen)
     assert all(_gone(p) for p in pids)               # every kernel gone when the run returns
     assert all((tmp_path / "run" / f"{k}.exited").is_file() for k in (1, 2, 3))  # through a normal exit
+    # the kernel clients papermill made are closed too: no heartbeat thread, no socket left per notebook
+    assert threading.active_count() <= threads and _open_files() <= files + 2
 
 
 def test_a_failing_notebook_leaves_no_kernel_and_no_kernel_started_ahead(tmp_path):

@@ -156,9 +156,11 @@ def test_baselines_side_by_side_equal_one_after_the_other(tmp_path, capsys, monk
     keys = ["m_hc", "gazemedseg", "full"]
     runs, threads = {}, torch.get_num_threads()
     for workers in (1, 2):
-        # each of 2 workers gets half the threads: 1 when this process has 2, as the sequential
-        # run here, so that both sum in the same order and must agree exactly
+        # a worker trains on one thread, as the sequential run here (the second run has 2, and
+        # multi-threaded work in this process before the fork must not hang the workers), so
+        # that both sum in the same order and must agree exactly
         torch.set_num_threads(workers)
+        torch.nn.functional.conv2d(torch.randn(4, 8, 64, 64), torch.randn(8, 8, 3, 3))  # a parallel region before the fork
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

@@ -511,8 +511,28 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _not_as_transformers(cfg: dict, normalizer: dict | None) -> str | None:
+    """Why transformers would tokenize this folder otherwise than its tokenizer.json says, or None.
+
+    transformers' ``BertTokenizer`` rebuilds the normaliser from ``tokenizer_config.json``
+    (``do_lower_case`` True, ``strip_accents`` None, ``tokenize_chinese_chars`` True when
+    absent); other tokenizer classes may rebuild more. So: a Bert tokenizer class (or none
+    named) and a ``BertNormalizer`` that agrees with those three settings.
+    """
+    kind = cfg.get("tokenizer_class")
+    if kind not in (None, "BertTokenizer", "BertTokenizerFast"):
+        return f"tokenizer_class {kind!r} is not BertTokenizer"
+    if not normalizer or normalizer.get("type") != "BertNormalizer":
+        return "tokenizer.json's normalizer is not a BertNormalizer"
+    wanted = {"lowercase": cfg.get("do_lower_case", True), "strip_accents": cfg.get("strip_accents"),
+              "handle_chinese_chars": cfg.get("tokenize_chinese_chars", True)}
+    differ = [k for k, v in wanted.items() if normalizer.get(k) != v]
+    return f"tokenizer.json's normalizer differs from tokenizer_config.json in {differ}" if differ else None
+
+
 def load_fast_tokenizer(folder: str | os.PathLike) -> FastTokenizer | None:
-    """The :class:`FastTokenizer` of ``folder/tokenizer.json``, or None when there is none.
+    """The :class:`FastTokenizer` of ``folder/tokenizer.json``, or None when there is none or
+    when transformers would tokenize otherwise (:func:`_not_as_transformers`).
 
     ``pad_token``, ``model_max_length`` and ``model_input_names`` come from
     ``tokenizer_config.json`` (then ``special_tokens_map.json`` / tokenizer.json's padding for
@@ -524,8 +544,12 @@ def load_fast_tokenizer(folder: str | os.PathLike) -> FastTokenizer | None:
         return None
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_NAME))
     cfg = _read_json(folder / "tokenizer_config.json")
+    why = _not_as_transformers(cfg, _read_json(folder / TOKENIZER_NAME).get("normalizer"))
+    if why:
+        log.info("light tokenizer off for %s: %s", folder, why)
+        return None
+    tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_NAME))
     pad = _special_token(cfg.get("pad_token"))
     if pad is None:
         pad = _special_token(_read_json(folder / "special_tokens_map.json").get("pad_token"))

@@ -390,7 +390,8 @@ def _load_light(folder: str, dtype: Any):
     try:
         tokenizer = load_fast_tokenizer(folder)
         model = load_bert(folder, dtype=dtype) if tokenizer is not None else None
-    except ImportError:  # tokenizers or safetensors missing (both come with transformers)
+    except Exception as err:  # noqa: BLE001 -- no tokenizers / safetensors, an unreadable file: transformers decides
+        log.info("light BERT path off for %s: %s: %s", folder, type(err).__name__, err)
         return None
     return (tokenizer, model) if model is not None else None
 

@@ -212,9 +212,10 @@ def optimizer_class(base: type) -> type:
     build the wrapper; outside ``torch.compile`` neither does anything else. The subclass runs
     the same undecorated ``step`` under ``no_grad`` (what the guard does for an optimizer that
     is not ``differentiable``), and the four methods are given themselves as that wrapper. The
-    arithmetic is torch's own (tested bit-identical). When torch._dynamo is loaded already
-    (someone compiles in this process) or this torch lays its optimizers out otherwise, ``base``
-    is returned as it is.
+    arithmetic is torch's own (tested bit-identical). The four marks hold for the whole process:
+    a ``torch.compile`` run later in it traces into those methods instead of skipping them.
+    When torch._dynamo is loaded already (someone compiles in this process) or this torch lays
+    its optimizers out otherwise, ``base`` is returned as it is.
     """
     import inspect
     import sys
@@ -233,8 +234,10 @@ def optimizer_class(base: type) -> type:
         def step(self, closure=None):
             return raw_step(self, closure)
 
-        _WITHOUT_DYNAMO[base] = type(base.__name__, (base,), {"step": step, "__doc__": base.__doc__,
-                                                             "__module__": __name__})
+        qualname = f"_{base.__name__}WithoutDynamoImport"  # a module global, so that it pickles
+        cls = type(base.__name__, (base,), {"step": step, "__doc__": base.__doc__, "__module__": __name__,
+                                            "__qualname__": qualname})
+        globals()[qualname] = _WITHOUT_DYNAMO[base] = cls
     return _WITHOUT_DYNAMO[base]
 
 

@@ -374,15 +374,18 @@ def train_baselines(keys, profile: Profile, train, val, folder, seed: int = 0, d
     ``{key: summary}`` in the order of ``keys``.
 
     ``workers`` (default: ``profile.train_workers``) > 1 trains them side by side in forked
-    processes that split the torch threads between them, on the CPU under Linux (elsewhere,
-    one after the other). The quick profile's tiny networks leave the second core idle (a
-    step on 2 threads is only 1.1x one on 1 thread), so two at once take ~40 % less time. A
-    child's printed lines and warnings are replayed here afterwards, in the order of ``keys``:
-    the output reads as a sequential run's. The results equal a sequential run's up to float
-    rounding (a convolution may sum in another order on another thread count).
+    processes of one torch thread each, on the CPU under Linux (elsewhere, one after the
+    other). The quick profile's tiny networks leave a second core idle (a step on 2 threads is
+    only 1.1x one on 1 thread), so two at once take ~40 % less time. One thread, because
+    torch's GNU OpenMP is not fork-safe: a child that ran a parallel region after its parent
+    had would hang. A child's printed lines and warnings are replayed here afterwards, in the
+    order of ``keys``: the output reads as a sequential run's. The results equal a sequential
+    run's on one thread (tested); on more they differ by float rounding (a convolution sums in
+    another order). A worker that dies raises ``BrokenProcessPool`` here.
     """
     import multiprocessing
     import sys
+    from concurrent.futures import ProcessPoolExecutor
     from pathlib import Path
 
     keys = list(keys)
@@ -392,14 +395,13 @@ def train_baselines(keys, profile: Profile, train, val, folder, seed: int = 0, d
     if not side_by_side:
         return {k: train_baseline(k, profile, train, val, Path(folder) / k, seed=seed, device=device, progress=progress,
                                   **config_overrides) for k in keys}
-    threads = max(1, torch.get_num_threads() // workers)
     _SIDE_BY_SIDE.update(profile=profile, train=train, val=val, folder=Path(folder), seed=seed, device=device,
-                         threads=threads, overrides=config_overrides)
+                         overrides=config_overrides)
     # longest first (GazeMedSeg trains two networks), so that the others fill the other worker
     order = sorted(keys, key=lambda k: k != "gazemedseg")
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            done = dict(zip(order, pool.map(_baseline_in_child, order, chunksize=1)))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = dict(zip(order, pool.map(_baseline_in_child, order)))
     finally:
         _SIDE_BY_SIDE.clear()
     summaries = {}
@@ -409,14 +411,14 @@ def train_baselines(keys, profile: Profile, train, val, folder, seed: int = 0, d
 
 
 def _baseline_in_child(key: str) -> tuple[dict, str, list]:
-    """In a forked worker: train ``key`` on its share of the threads, printing and warning
-    into buffers; return ``(summary, printed text, [(message, category), ...])``."""
+    """In a forked worker: train ``key`` on one thread, printing and warning into buffers;
+    return ``(summary, printed text, [(message, category), ...])``."""
     import contextlib
     import io
     import warnings
 
     job = _SIDE_BY_SIDE
-    torch.set_num_threads(job["threads"])
+    torch.set_num_threads(1)
     printed = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed), \
             contextlib.redirect_stderr(printed):
