@@ -27,10 +27,23 @@ import contextlib
 from pathlib import Path
 from typing import Callable, ContextManager, Sequence
 
+from jupyter_client.manager import AsyncKernelManager
+
 __all__ = ["KernelRelay"]
 
 #: IPython's command history in memory, as nbclient asks for the kernels it starts itself.
 HISTORY_IN_MEMORY = "--HistoryManager.hist_file=:memory:"
+
+
+class _RecordingKernelManager(AsyncKernelManager):
+    """``AsyncKernelManager`` that remembers the clients it makes: nbclient leaves the client
+    of a kernel it does not own open (its heartbeat thread and sockets, ~11 file descriptors a
+    notebook, enough to exhaust a long ``fgi sweep``), so the relay closes them itself."""
+
+    def client(self, **kwargs):
+        kc = super().client(**kwargs)
+        self.__dict__.setdefault("fgi_clients", []).append(kc)
+        return kc
 
 
 class KernelRelay:
@@ -66,7 +79,7 @@ class KernelRelay:
     def _start(self):
         from jupyter_core.utils import run_sync
 
-        km = _manager_class()(kernel_name=self.kernel_name)
+        km = _RecordingKernelManager(kernel_name=self.kernel_name)
         arguments = self.extra_arguments + ([HISTORY_IN_MEMORY] if km.ipykernel else [])  # as nbclient does
         self.started.append(km)  # before it runs: close() stops it even if this start is interrupted
         with self.environment():
@@ -136,27 +149,6 @@ class KernelRelay:
                 if km.has_kernel and run_sync(km.is_alive)():
                     alive.append(km)
         return alive
-
-
-def _manager_class():
-    """``AsyncKernelManager`` that remembers the clients it makes: nbclient leaves the client
-    of a kernel it does not own open (its heartbeat thread and sockets, ~11 file descriptors a
-    notebook, enough to exhaust a long ``fgi sweep``), so the relay closes them itself."""
-    global _RecordingKernelManager
-    if _RecordingKernelManager is None:
-        from jupyter_client.manager import AsyncKernelManager
-
-        class RecordingKernelManager(AsyncKernelManager):
-            def client(self, **kwargs):
-                kc = super().client(**kwargs)
-                self.__dict__.setdefault("fgi_clients", []).append(kc)
-                return kc
-
-        _RecordingKernelManager = RecordingKernelManager
-    return _RecordingKernelManager
-
-
-_RecordingKernelManager = None
 
 
 def _close_clients(km) -> None:
