@@ -1,73 +1,144 @@
-"""The `cpu`-profile comparison on real Kvasir-SEG with real gaze: baselines, FGI, ablations.
+"""The real-data table: every row of the README's Kvasir-SEG comparison and the ablations, at the
+`cpu` protocol, with seeds, resumable row by row.
 
-    python benchmarks/kvasir_cpu.py                          # headline rows, then the ablations
-    python benchmarks/kvasir_cpu.py --methods full m_bc      # just these
-    python benchmarks/kvasir_cpu.py --evaluate-only --split-file other.txt --data-root DIR
+    python benchmarks/kvasir_cpu.py --seeds 0 1 2 --jobs 2            # the whole table (README)
+    python benchmarks/kvasir_cpu.py --long --seeds 0 --jobs 1         # + the 15,000-iteration rows
+    python benchmarks/kvasir_cpu.py --list                            # what is done, what is left
+    python benchmarks/kvasir_cpu.py --report                          # tables and figure from the JSON only
 
-Every method trains on the train split (700 images) for the profile's ``iterations_distill``
-with the same data, batch, optimiser and seed, and is selected on the val split (100 images; so
-the val numbers are selection numbers, said so in docs/results.md). The image-only networks (the
-baselines and the FGI student) share one architecture: the student's BasicUNet widths.
+The `cpu` protocol (``fgi_core.config.PROFILES["cpu"]``): the authors' schedule (SGD with
+Nesterov, lr 1e-2 -> 1e-4 cosine per epoch over 15,000 iterations, weight decay 4e-4, the
+consistency ramp-up over 4,000 absolute iterations) stopped at iteration 4,000, at 64 px, with
+the teacher at half the paper's widths and the student at half the teacher's. Every image-only
+network (baselines and students) has the student's architecture, batch, optimiser and
+iterations. ``--long`` adds the same schedule run to its end (15,000 iterations) for the FGI
+student and UNet on M_bc: the paper's length.
 
-It needs a run folder with stage 1-2 outputs (gaze/ and explain/: notebooks 01-02, e.g.
-``fgi run --dataset kvasir --data-root ../shared/realdata/kvasir-seg --profile cpu --notebooks 01 02``).
-The FGI rows reuse the run's own ``teacher/`` (notebook 03) and ``student/`` (notebook 04)
-when they were trained under the same profile; otherwise they are trained here.
+Rows (``ROWS``): the four baselines, the FGI student under the authors' option set (the profile's;
+its teacher is scored as ``fgi_teacher``) and under the paper-text set, and the ablations of the
+authors' set. Headline rows (``HEADLINE``) train under every ``--seeds``; the others under the
+first seed only. Each row trains in its own folder under ``--run-dir`` (``seed<s>/<row>``), is
+scored at original size on the 100 validation images (the selection split: the public release
+has no test split), and is written at once to the JSON with its commit, machine, seconds, per-image
+scores and validation curve. A rerun skips finished rows (same protocol) and resumes a row cut
+mid-training from its checkpoint. ``--jobs 2`` trains two rows at a time in two processes of one
+torch thread each (two threads on one job gain only 1.2x at this size; spinning threads on
+shared cores lose 10-20x).
 
-Each finished method is written at once to ``benchmarks/results/kvasir_cpu.json`` and the
-per-image scores to ``<run>/eval/kvasir_cpu/``; an interrupted benchmark resumes where it
-stopped (finished methods are skipped; a method cut mid-training resumes from its checkpoint).
+The gaze and description stages (notebooks 01-02) are computed once into ``--run-dir`` when
+missing (about 4 minutes for 800 images).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
+import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
-
-from fgi_core.config import AUTHORS_CODE_OPTIONS, get_profile
-from fgi_core.data import KvasirSEG
-from fgi_core.evaluate import METRICS, evaluate_predictor, format_table, paired_difference, summarise
-from fgi_core.io import read_json, write_json
-from fgi_core.train import BASELINE_KEYS
-
-HEADLINE = ("full", "m_hc", "m_bc", "gazemedseg", "fgi_teacher", "fgi_student")
-ABLATIONS = ("fgi_no_text", "fgi_no_afc", "fgi_no_cwc", "fgi_no_darm", "fgi_darm_labels", "fgi_teacher_bce", "fgi_code_variants")
-#: Not among the planned ablations and not run by default: changes the ablations point to (the student
-#: under-segments; DARM and CWC are what shrink it; docs/results.md, "Why").
-EXPLORATORY = ("fgi_cwc_one_way", "fgi_frozen_teacher", "fgi_no_darm_no_cwc")
-ALL_KEYS = HEADLINE + ABLATIONS + EXPLORATORY
-#: FGI variants: options changed from the profile's, and whether stage 1 must be retrained for them.
-FGI_VARIANTS = {
-    "fgi": ({}, False),
-    "fgi_no_text": ({"fusion": False}, True),
-    "fgi_no_afc": ({"use_afc": False}, False),
-    "fgi_no_cwc": ({"use_cwc": False}, False),
-    "fgi_no_darm": ({"use_darm": False}, False),
-    "fgi_darm_labels": ({"darm_source": "labels"}, False),
-    "fgi_teacher_bce": ({"teacher_loss": "bce"}, True),
-    "fgi_code_variants": (dict(AUTHORS_CODE_OPTIONS), True),
-    "fgi_cwc_one_way": ({"cwc_both_ways": False}, False),  # student <- teacher only (the paper's text)
-    "fgi_frozen_teacher": ({"teacher_mode": "frozen"}, False),  # the stage-1 teacher is not updated in stage 2
-    "fgi_no_darm_no_cwc": ({"use_darm": False, "use_cwc": False}, False),  # what is left: the student's own loss and AFC
-}
 RESULTS = Path(__file__).parent / "results" / "kvasir_cpu.json"
-#: The table's names for the ablation rows (the others come from ``fgi_core.cli_eval.METHOD_LABELS``).
-VARIANT_LABELS = {
-    "fgi_no_text": "FGI, no text", "fgi_no_afc": "FGI, no AFC", "fgi_no_cwc": "FGI, no CWC", "fgi_no_darm": "FGI, no DARM",
-    "fgi_darm_labels": "FGI, DARM from labels", "fgi_teacher_bce": "FGI, BCE teacher", "fgi_code_variants": "FGI, authors' code",
-    "fgi_cwc_one_way": "FGI, CWC one way", "fgi_frozen_teacher": "FGI, frozen teacher",
-    "fgi_no_darm_no_cwc": "FGI, no DARM and no CWC",
-}
+PROFILE = "cpu"
+LONG_ITERATIONS = 15000
+
+
+@dataclass(frozen=True)
+class Row:
+    """One trained network of the table.
+
+    Attributes:
+        kind: ``baseline`` (``fgi_core.train.BASELINE_KEYS``) or ``fgi``.
+        label: the table's name.
+        options: FGI options changed from the profile's (``fgi`` rows).
+        replace_options: the option set replaces the profile's instead of changing it.
+        also_teacher: score the run's teacher too, as row ``fgi_teacher``.
+    """
+
+    kind: str
+    label: str
+    options: dict = field(default_factory=dict)
+    replace_options: bool = False
+    also_teacher: bool = False
+
+
+def _rows() -> dict[str, Row]:
+    from fgi_core.config import PAPER_TEXT_OPTIONS
+
+    return {
+        "full": Row("baseline", "UNet, ground truth (upper bound)"),
+        "m_hc": Row("baseline", "UNet on M_hc"),
+        "m_bc": Row("baseline", "UNet on M_bc"),
+        "gazemedseg": Row("baseline", "GazeMedSeg (two levels)"),
+        "fgi_authors": Row("fgi", "FGI student, authors' option set", also_teacher=True),
+        "fgi_paper": Row("fgi", "FGI student, paper-text option set", dict(PAPER_TEXT_OPTIONS), replace_options=True),
+        "fgi_no_darm_no_cwc": Row("fgi", "FGI, no DARM and no CWC", {"use_darm": False, "use_cwc": False}),
+        "fgi_darm_only": Row("fgi", "FGI, DARM only (no CWC)", {"use_cwc": False}),
+        "fgi_cwc_only": Row("fgi", "FGI, CWC only (no DARM)", {"use_darm": False}),
+        "fgi_no_afc": Row("fgi", "FGI, no AFC", {"use_afc": False}),
+        "fgi_frozen_teacher": Row("fgi", "FGI, frozen stage-1 teacher", {"teacher_mode": "frozen", "teacher_init": "stage1"}),
+        "fgi_no_text": Row("fgi", "FGI, teacher without text", {"fusion": False}),
+    }
+
+
+ROWS = _rows()
+#: Trained under every seed asked for; the rest under the first.
+HEADLINE = ("m_bc", "full", "fgi_authors", "fgi_no_darm_no_cwc", "fgi_paper")
+#: The order rows are trained in: headline rows of the first seed, the other rows, then later seeds.
+SEED0_ORDER = ("m_bc", "full", "fgi_authors", "fgi_no_darm_no_cwc", "fgi_paper", "m_hc", "gazemedseg",
+               "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher")
+#: The order of the README's table.
+TABLE_ORDER = ("full", "m_hc", "m_bc", "gazemedseg", "fgi_teacher", "fgi_authors", "fgi_paper", "fgi_no_darm_no_cwc",
+               "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_frozen_teacher", "fgi_no_text")
+#: Rows run to the schedule's end with ``--long``.
+LONG_ROWS = ("fgi_authors", "m_bc")
+LABELS = {**{k: r.label for k, r in ROWS.items()}, "fgi_teacher": "FGI teacher (authors' set; reads gaze-derived text)"}
+
+
+def row_id(key: str, seed: int, iterations: int) -> str:
+    """The JSON key of one row: ``m_bc/seed0/it4000``."""
+    return f"{key}/seed{seed}/it{iterations}"
+
+
+def plan(seeds: list[int], long: bool, iterations: int) -> list[tuple[str, int, int]]:
+    """``(row key, seed, iterations)`` in training order (see :data:`SEED0_ORDER`)."""
+    tasks = [(k, seeds[0], iterations) for k in SEED0_ORDER]
+    tasks += [(k, s, iterations) for s in seeds[1:] for k in HEADLINE]
+    if long:
+        tasks += [(k, s, LONG_ITERATIONS) for s in seeds for k in LONG_ROWS]
+    return tasks
 
 
 def git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def protocol(iterations: int | None = None) -> dict:
+    """What every row of one results file shares (a row of another protocol is not reused)."""
+    from fgi_core.config import get_profile
+
+    p = get_profile(PROFILE)
+    return {"profile": PROFILE, "image_size": p.image_size, "teacher_widths": list(p.teacher_widths),
+            "batch_size": p.batch_size, "optimizer": p.optimizer, "lr": p.lr, "lr_min": p.lr_min,
+            "weight_decay": p.weight_decay, "lr_schedule": p.lr_schedule, "lr_horizon": p.lr_horizon,
+            "rampup_length": p.rampup_length, "iterations_teacher": p.iterations_teacher,
+            "iterations": iterations or p.iterations_distill, "amp": p.amp, "fgi": dict(p.fgi)}
 
 
 def stage_seconds(stage: Path) -> float | None:
@@ -85,262 +156,407 @@ def stage_seconds(stage: Path) -> float | None:
     return float(sum(seconds[i] for i in ends))
 
 
-def summary_complete(stage: Path, iterations: int) -> bool:
-    path = stage / "summary.json"
-    return path.is_file() and read_json(path).get("complete") and read_json(path)["train_config"]["iterations"] == iterations
+def read_curve(stage: Path) -> list[list[float]]:
+    """``[[iteration, val_dice, val_empty, w(t)], ...]`` of a stage's validations (None where not logged)."""
+    import pandas as pd
+
+    frame = pd.read_csv(stage / "log.csv").dropna(subset=["val_dice"]).drop_duplicates("iteration", keep="last")
+    cols = [c if c in frame else None for c in ("iteration", "val_dice", "val_empty", "rampup")]
+    return [[float(r[c]) if c and r[c] == r[c] else None for c in cols] for _, r in frame.iterrows()]
 
 
-def student_targets(methods: dict, paired_dice: dict) -> dict:
-    """The benchmark's targets for the student, from the rows present: the share of the gap between the
-    best gaze baseline and full supervision that the student closes (target >= 0.5, with the paired
-    interval student - best gaze above zero) and the student's Dice as a share of full supervision's
-    (target >= 0.9). ``{}`` until ``fgi_student``, ``full`` and a gaze baseline are all scored.
-
-    Args:
-        methods: ``{key: {"dice": {"mean": ...}, ...}}`` (the results file's ``methods``).
-        paired_dice: ``{"fgi_student - <key>": {"mean", "low", "high"}}``.
-    """
-    gaze_rows = [k for k in ("m_hc", "m_bc", "gazemedseg") if k in methods]
-    if not ({"fgi_student", "full"} <= set(methods) and gaze_rows):
-        return {}
-    best = max(gaze_rows, key=lambda k: methods[k]["dice"]["mean"])
-    student, full, gaze = (methods[k]["dice"]["mean"] for k in ("fgi_student", "full", best))
-    paired = paired_dice.get(f"fgi_student - {best}", {})
-    gap = full - gaze
-    ci_above_zero = bool(paired) and paired["low"] > 0
-    return {"best_gaze_baseline": best, "student_minus_best_gaze": student - gaze, "full_minus_best_gaze": gap,
-            "gap_closed": (student - gaze) / gap if gap > 0 else None,
-            "student_over_full": student / full if full else None,
-            "paired_ci_above_zero": ci_above_zero,
-            "met": bool(gap > 0 and student - gaze >= 0.5 * gap and ci_above_zero and student >= 0.9 * full)}
+def left_empty_start(curve: list[list[float]], threshold: float = 0.5) -> int | None:
+    """The first validated iteration with fewer than ``threshold`` of the images predicted empty."""
+    for it, _, empty, _ in curve:
+        if empty is not None and empty < threshold:
+            return int(it)
+    return None
 
 
-class Bench:
-    def __init__(self, args):
+def first_iteration_above(weight: float, rampup_length: int) -> int:
+    """The first iteration t with w(t) > ``weight`` (``fgi_core.losses.rampup``)."""
+    from fgi_core.losses import rampup
+
+    t = 0
+    while rampup(t, rampup_length) <= weight:
+        t += 1
+    return t
+
+
+# ---------------------------------------------------------------------------------------------- workers
+_DATA: dict = {}
+
+
+def _worker_init(run_dir: str, data_root: str, smoke_iterations: int | None = None) -> None:
+    """One torch thread per worker; the data are loaded once per worker, on first use."""
+    import torch
+
+    torch.set_num_threads(1)
+    _DATA.update(run_dir=Path(run_dir), data_root=Path(data_root), smoke_iterations=smoke_iterations)
+
+
+def _data():
+    if "train" not in _DATA:
+        from fgi_core.data import KvasirSEG
+        from fgi_core.io import read_json
         from fgi_core.train import load_training_data
+        from fgi_core.config import get_profile
 
-        self.args = args
-        self.profile = get_profile("cpu", **({"iterations_distill": args.iterations, "iterations_teacher": args.iterations} if args.iterations else {}))
-        self.run_dir = Path(args.run_dir)
-        for needed in ("gaze", "explain"):
-            if not (self.run_dir / needed / "manifest.json").is_file():
-                raise SystemExit(f"{self.run_dir}/{needed} is missing: run notebooks 01-02 on Kvasir-SEG first (see this script's docstring)")
-        root = Path(args.data_root)
-        self.ds = KvasirSEG(root)
-        done = set(read_json(self.run_dir / "gaze" / "manifest.json")["ids"])
-        self.train_ids = [i for i in self.ds.split("train") if i in done]
-        self.val_ids = [i for i in self.ds.split("val") if i in done]
-        size = self.profile.image_size
-        t0 = time.perf_counter()
-        self.train = load_training_data(self.ds, self.run_dir, self.train_ids, size, ground_truth=True)
-        self.val = load_training_data(self.ds, self.run_dir, self.val_ids, size, ground_truth=True)
-        print(f"data: {len(self.train_ids)} train / {len(self.val_ids)} val images at {size} px ({time.perf_counter() - t0:.0f} s)", flush=True)
-        self.results_path = Path(args.results)
-        self.results = read_json(self.results_path) if self.results_path.is_file() else {}
-        if self.results.get("iterations") not in (None, self.profile.iterations_distill):
-            print(f"note: {self.results_path} holds results at {self.results['iterations']} iterations; methods are rerun at {self.profile.iterations_distill}")
-            self.results["methods"] = {}
-        self.results.setdefault("methods", {})
-        self.per_image: dict[str, dict[str, float]] = {}
+        ds = KvasirSEG(_DATA["data_root"])
+        done = set(read_json(_DATA["run_dir"] / "gaze" / "manifest.json")["ids"])
+        size = get_profile(PROFILE).image_size
+        _DATA["ds"] = ds
+        _DATA["val_ids"] = [i for i in ds.split("val") if i in done]
+        _DATA["train"] = load_training_data(ds, _DATA["run_dir"], [i for i in ds.split("train") if i in done], size, ground_truth=True)
+        _DATA["val"] = load_training_data(ds, _DATA["run_dir"], _DATA["val_ids"], size, ground_truth=True)
+    return _DATA
 
-    def cfg(self, stage: str):
-        from fgi_core.train import train_config
 
-        return train_config(self.profile, stage, seed=self.args.seed, device=self.args.device, progress=True)
+def _profile(iterations: int | None = None):
+    """The protocol's profile, run for ``iterations`` (``--smoke-iterations`` shortens the teacher's too)."""
+    from fgi_core.config import get_profile
 
-    # ------------------------------------------------------------------ training
-    def train_baseline(self, key: str) -> Path:
-        from fgi_core.train import train_baseline
+    smoke = _DATA.get("smoke_iterations")
+    return get_profile(PROFILE, **({"iterations_distill": iterations} if iterations else {}),
+                       **({"iterations_teacher": smoke, "val_every": max(1, smoke // 4), "ckpt_every": smoke} if smoke else {}))
 
-        stage = self.run_dir / "baselines" / key
-        if not summary_complete(stage, self.profile.iterations_distill):
-            train_baseline(key, self.profile, self.train, self.val, stage, self.args.seed, self.args.device)
+
+def _fgi_options(row: Row, profile):
+    from fgi_core.train import fgi_options
+
+    if row.replace_options:
+        return fgi_options(profile, **{**_profile_defaults(), **row.options})
+    return fgi_options(profile, **row.options)
+
+
+def _profile_defaults() -> dict:
+    """Every FGI option at its default (so a replacing option set drops the profile's changes)."""
+    from dataclasses import fields
+
+    from fgi_core.train import FGIOptions
+
+    return {f.name: f.default for f in fields(FGIOptions) if f.name != "rampup_length"}
+
+
+def _stage1_teacher(opts, profile, seed: int, data) -> Path:
+    """The stage-1 teacher an option set starts from: one per teacher loss, text use and seed."""
+    import torch
+
+    from fgi_core.train import build_teacher, fit, teacher_method, train_config
+
+    folder = data["run_dir"] / f"seed{seed}" / f"teacher_{opts.teacher_loss}{'' if opts.fusion else '_no_text'}"
+    torch.manual_seed(seed)
+    teacher = build_teacher(profile, 3, data["train"].text_dim, fusion=opts.fusion)
+    fit(teacher_method(teacher, opts), data["train"], data["val"], folder,
+        train_config(profile, "teacher", seed=seed, device="cpu", progress=False), resume=True)
+    return folder
+
+
+def train_row(key: str, seed: int, iterations: int) -> Path:
+    """Train (or resume) one row into ``<run_dir>/seed<seed>/<key>[-it<N>]``; return its stage folder."""
+    import torch
+
+    from fgi_core.train import build_student, build_teacher, distillation_method, fit, load_networks, train_baseline, train_config
+
+    data, row, profile = _data(), ROWS[key], _profile(iterations)
+    stage = data["run_dir"] / f"seed{seed}" / (key if iterations != LONG_ITERATIONS else f"{key}-it{iterations}")
+    if row.kind == "baseline":
+        train_baseline(key, profile, data["train"], data["val"], stage, seed, "cpu", progress=False)
         return stage
+    opts = _fgi_options(row, profile)
+    teacher_dir = _stage1_teacher(opts, profile, seed, data) if opts.teacher_init == "stage1" else None
+    torch.manual_seed(seed)
+    teacher = build_teacher(profile, 3, data["train"].text_dim, fusion=opts.fusion)
+    student = build_student(profile, 3)
+    if teacher_dir is not None:
+        load_networks(teacher_dir, {"teacher": teacher}, "best")
+    fit(distillation_method(teacher, student, opts), data["train"], data["val"], stage,
+        train_config(profile, "distill", seed=seed, device="cpu", progress=False), resume=True)
+    return stage
 
-    def train_fgi(self, variant: str) -> Path:
-        import torch
 
-        from fgi_core.train import (build_student, build_teacher, distillation_method, fgi_options, fit, load_networks,
-                                    teacher_method)
+def score_stage(stage: Path, network: str) -> dict:
+    """Original-size scores of one stage's best checkpoint on the validation images."""
+    import numpy as np
 
-        overrides, own_stage1 = FGI_VARIANTS[variant]
-        opts = fgi_options(self.profile, **overrides)
-        if variant == "fgi":
-            teacher_dir, stage = self.run_dir / "teacher", self.run_dir / "student"
-        else:
-            teacher_dir = self.run_dir / "ablations" / variant / "teacher" if own_stage1 else self.run_dir / "teacher"
-            stage = self.run_dir / "ablations" / variant / "student"
-        if summary_complete(stage, self.profile.iterations_distill):
-            return stage
-        torch.manual_seed(self.args.seed)
-        teacher = build_teacher(self.profile, 3, self.train.text_dim, fusion=opts.fusion)
-        student = build_student(self.profile, 3)
-        if opts.teacher_init == "stage1":
-            if not summary_complete(teacher_dir, self.profile.iterations_teacher):
-                fit(teacher_method(teacher, opts), self.train, self.val, teacher_dir, self.cfg("teacher"), resume=True)
-            load_networks(teacher_dir, {"teacher": teacher}, "best")
-        fit(distillation_method(teacher, student, opts), self.train, self.val, stage, self.cfg("distill"), resume=True)
-        return stage
+    from fgi_core.evaluate import evaluate_predictor
+    from fgi_core.metrics.statistics import summarise
+    from fgi_core.predict import load_predictor
 
-    # ------------------------------------------------------------------ scoring
-    def score(self, key: str, stage: Path, network: str) -> dict:
-        from fgi_core.predict import load_predictor
+    data = _data()
+    predictor = load_predictor(stage, network, "best", "cpu", _profile().image_size, run_dir=data["run_dir"])
+    rows = evaluate_predictor(predictor, data["ds"], data["val_ids"])
+    s = summarise(rows)
+    per_image = {m: {r["id"]: (None if not np.isfinite(r[m]) else round(float(r[m]), 5)) for r in rows}
+                 for m in ("dice", "precision", "recall", "hd95")}
+    ratios = [r["recall"] / r["precision"] for r in rows if np.isfinite(r["precision"]) and r["precision"] > 0]
+    return {**{m: {"mean": s[m]["mean"], "std": s[m]["std"], "undefined": s[m]["undefined"]} for m in ("dice", "iou", "hd95", "asd", "precision", "recall")},
+            "area_ratio_median": float(np.median(ratios)) if ratios else None, "per_image": per_image}
 
-        predictor = load_predictor(stage, network, "best", self.args.device, self.profile.image_size, run_dir=self.run_dir)
-        rows = evaluate_predictor(predictor, self.ds, self.val_ids, progress=True, desc=key)
-        self.per_image[key] = {r["id"]: r["dice"] for r in rows}
-        out = self.run_dir / "eval" / "kvasir_cpu"
-        out.mkdir(parents=True, exist_ok=True)
-        import pandas as pd
 
-        pd.DataFrame(rows).to_csv(out / f"{key}.csv", index=False)
-        s = summarise(rows)
-        train_summary = read_json(stage / "summary.json")
-        return {**{m: {"mean": s[m]["mean"], "std": s[m]["std"], "undefined": s[m]["undefined"]} for m in METRICS},
-                "seconds": stage_seconds(stage), "best_iteration": train_summary.get("best_iteration"),
-                "best_val_dice_train_size": train_summary.get("best_val_dice"), "stage": str(stage.relative_to(self.run_dir))}
+def run_row(key: str, seed: int, iterations: int) -> dict[str, dict]:
+    """Train and score one row (and the FGI teacher beside it): ``{row id: record}``."""
+    from fgi_core.io import read_json
 
-    def run(self, key: str) -> None:
-        if key in self.results["methods"] and not self.args.force and not self.args.evaluate_only:
-            print(f"{key}: done already ({self.results['methods'][key]['dice']['mean']:.3f} Dice); --force reruns", flush=True)
-            return
-        t0 = time.perf_counter()
-        if key in BASELINE_KEYS:
-            stage, network = (self.run_dir / "baselines" / key if self.args.evaluate_only else self.train_baseline(key)), "network"
-        else:
-            variant = "fgi" if key in ("fgi_teacher", "fgi_student") else key
-            stage = self.run_dir / "student" if variant == "fgi" else self.run_dir / "ablations" / variant / "student"
-            if not self.args.evaluate_only:
-                stage = self.train_fgi(variant)
-            network = "teacher" if key == "fgi_teacher" else "student"
-        result = self.score(key, stage, network)
-        print(f"{key}: val Dice {result['dice']['mean']:.3f} ± {result['dice']['std']:.3f}, HD95 {result['hd95']['mean']:.1f} px "
-              f"({time.perf_counter() - t0:.0f} s here, {result['seconds'] or 0:.0f} s training)", flush=True)
-        self.results["methods"][key] = result
-        self.save()
-
-    def save(self) -> None:
-        self.results.update({
-            "profile": "cpu", "iterations": self.profile.iterations_distill, "iterations_teacher": self.profile.iterations_teacher,
-            "image_size": self.profile.image_size, "teacher_widths": list(self.profile.teacher_widths), "seeds": [self.args.seed],
-            "split": "val (selection split)", "n_val": len(self.val_ids), "n_train": len(self.train_ids),
-            "git_commit": git_commit(), "machine": platform.platform(), "wall_seconds": sum((m.get("seconds") or 0) for m in self.results["methods"].values()),
+    t0 = time.perf_counter()
+    stage = train_row(key, seed, iterations)
+    summary = read_json(stage / "summary.json")
+    curve = read_curve(stage)
+    out = {}
+    for name, network in ((key, "network" if ROWS[key].kind == "baseline" else "student"),
+                          *((("fgi_teacher", "teacher"),) if ROWS[key].also_teacher else ())):
+        record = score_stage(stage, network)
+        record.update({
+            "key": name, "seed": seed, "iterations": iterations, "label": LABELS[name],
+            "stage": str(stage.relative_to(_DATA["run_dir"])), "network": network,
+            "best_iteration": summary.get("best_iteration"), "best_val_dice_train_size": summary.get("best_val_dice"),
+            "seconds": stage_seconds(stage), "wall_seconds_here": time.perf_counter() - t0,
+            "curve": curve if network != "teacher" else None, "left_empty_start_at": left_empty_start(curve),
+            "warnings": summary.get("warnings", []), "git_commit": git_commit(), "cpu": cpu_model(),
+            "machine": platform.platform(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
-        self.results["paired_dice"] = self.paired()
-        self.results["targets"] = self.targets()
-        write_json(self.results_path, self.results)
-
-    def targets(self) -> dict:
-        return student_targets(self.results["methods"], self.results["paired_dice"])
-
-    def paired(self) -> dict:
-        """FGI student minus each other method, per image (loads earlier methods' CSVs too)."""
-        import pandas as pd
-
-        out = self.run_dir / "eval" / "kvasir_cpu"
-        scores = {p.stem: pd.read_csv(p).set_index("id")["dice"] for p in out.glob("*.csv")} if out.is_dir() else {}
-        if "fgi_student" not in scores:
-            return {}
-        ref = scores["fgi_student"]
-        return {f"fgi_student - {k}": paired_difference(ref.to_numpy(), v.reindex(ref.index).to_numpy())
-                for k, v in sorted(scores.items()) if k != "fgi_student"}
+        out[row_id(name, seed, iterations)] = record
+    return out
 
 
-def plot_curves(results: dict, run_dir: Path, path: Path) -> Path | None:
-    """Validation Dice (training size, every ``val_every`` iterations) of every method in ``results``,
-    read from each stage's ``log.csv``: the evidence that the budget let the methods flatten.
+# ---------------------------------------------------------------------------------------------- the table
+def pooled_paired(rows: dict, a: str, b: str, iterations: int) -> dict | None:
+    """``a - b`` per validation image, each image's difference averaged over the seeds both rows
+    have, with a bootstrap interval over images: ``{"mean", "low", "high", "n", "wins", "seeds"}``."""
+    import numpy as np
 
-    Left panel: the headline rows (the FGI teacher's stage-1 curve; its stage-2 copy is not
-    validated separately). Right panel: the FGI student against its ablations, with UNet on
-    M_bc (dashed) for reference.
-    """
+    from fgi_core.metrics.statistics import paired_bootstrap
+
+    seeds = sorted({r["seed"] for r in rows.values() if r["key"] == a and r["iterations"] == iterations}
+                   & {r["seed"] for r in rows.values() if r["key"] == b and r["iterations"] == iterations})
+    if not seeds:
+        return None
+    ids = sorted(rows[row_id(a, seeds[0], iterations)]["per_image"]["dice"])
+
+    def mean_over_seeds(key: str) -> np.ndarray:
+        per_seed = [[rows[row_id(key, s, iterations)]["per_image"]["dice"].get(i) for i in ids] for s in seeds]
+        return np.nanmean(np.array(per_seed, dtype=np.float64), axis=0)
+
+    return {**paired_bootstrap(mean_over_seeds(a), mean_over_seeds(b)), "seeds": seeds}
+
+
+def summary_table(rows: dict, iterations: int) -> dict[str, dict]:
+    """Per row key at ``iterations``: Dice (mean over seeds of the per-seed means), its per-seed
+    values, IoU, HD95, ASD and the median predicted-over-true area."""
+    import numpy as np
+
+    out: dict[str, dict] = {}
+    for key in TABLE_ORDER:
+        mine = sorted((r for r in rows.values() if r["key"] == key and r["iterations"] == iterations), key=lambda r: r["seed"])
+        if not mine:
+            continue
+        entry = {"label": LABELS[key], "seeds": [r["seed"] for r in mine], "dice_per_seed": [r["dice"]["mean"] for r in mine]}
+        for m in ("dice", "iou", "hd95", "asd", "precision", "recall"):
+            entry[m] = {"mean": float(np.mean([r[m]["mean"] for r in mine])), "std": float(np.mean([r[m]["std"] for r in mine])),
+                        "undefined": int(sum(r[m]["undefined"] for r in mine))}
+        ratios = [r["area_ratio_median"] for r in mine if r.get("area_ratio_median") is not None]
+        entry["area_ratio_median"] = float(np.mean(ratios)) if ratios else None
+        entry["seconds"] = float(np.mean([r["seconds"] or 0 for r in mine]))
+        entry["left_empty_start_at"] = [r["left_empty_start_at"] for r in mine]
+        out[key] = entry
+    return out
+
+
+COMPARISONS = (("fgi_authors", "m_bc"), ("fgi_authors", "fgi_no_darm_no_cwc"), ("fgi_paper", "m_bc"),
+               ("fgi_authors", "fgi_paper"), ("fgi_no_darm_no_cwc", "m_bc"), ("full", "m_bc"), ("fgi_authors", "gazemedseg"),
+               ("fgi_darm_only", "fgi_no_darm_no_cwc"), ("fgi_cwc_only", "fgi_no_darm_no_cwc"), ("fgi_authors", "fgi_no_afc"),
+               ("fgi_authors", "fgi_no_text"), ("fgi_authors", "fgi_frozen_teacher"))
+
+
+def derived(results: dict) -> dict:
+    """The tables the README and the notebooks read: ``methods`` (at the protocol's iterations,
+    ``fgi_student`` = the profile's option set), ``paired_dice`` pooled over seeds, and the same at
+    the long schedule's length."""
+    rows = results.get("rows", {})
+    its = results["protocol"]["iterations"]
+    out = {"methods": summary_table(rows, its), "paired_dice": {}, "long": {}}
+    if "fgi_authors" in out["methods"]:
+        out["methods"]["fgi_student"] = {**out["methods"]["fgi_authors"], "label": "FGI student (the cpu profile's option set: the authors')"}
+    for a, b in COMPARISONS:
+        d = pooled_paired(rows, a, b, its)
+        if d is not None:
+            out["paired_dice"][f"{a} - {b}"] = d
+    if any(r["iterations"] == LONG_ITERATIONS for r in rows.values()):
+        out["long"] = {"methods": summary_table(rows, LONG_ITERATIONS),
+                       "paired_dice": {f"{a} - {b}": d for a, b in (("fgi_authors", "m_bc"),)
+                                       if (d := pooled_paired(rows, a, b, LONG_ITERATIONS)) is not None}}
+    return out
+
+
+def save(results: dict, path: Path) -> None:
+    from fgi_core.io import write_json
+
+    results.update(derived(results))
+    results["wall_seconds_rows"] = sum((r.get("seconds") or 0) for k, r in results["rows"].items() if not k.startswith("fgi_teacher/"))
+    write_json(path, results)
+
+
+def markdown_table(methods: dict) -> str:
+    lines = ["| method | seeds | Dice | IoU | HD95 (px) | ASD (px) | predicted / true area |", "|---|---|---|---|---|---|---|"]
+    for key, e in methods.items():
+        if key == "fgi_student":
+            continue
+        undefined = e["hd95"]["undefined"]
+        lines.append(f"| {e['label']} | {len(e['seeds'])} | {e['dice']['mean']:.3f} ± {e['dice']['std']:.3f} | "
+                     f"{e['iou']['mean']:.3f} | {e['hd95']['mean']:.1f}{f' ({undefined} undef.)' if undefined else ''} | "
+                     f"{e['asd']['mean']:.1f} | {e['area_ratio_median'] if e['area_ratio_median'] is None else round(e['area_ratio_median'], 2)} |")
+    return "\n".join(lines)
+
+
+def plot_curves(results: dict, path: Path) -> Path | None:
+    """Validation Dice and the share of empty predictions against iteration, per row (seed 0 solid,
+    other seeds thin), with w(t) on the right axis: does each network leave its empty start before
+    the consistency weight rises, and where do the FGI students go once it has?"""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
 
-    from fgi_core.cli_eval import METHOD_LABELS
-    from fgi_core.viz import save_figure
+    from fgi_core.losses import rampup
+    from fgi_core.plots import save_figure
 
-    labels = {"fgi_teacher": "FGI teacher (stage 1)", "fgi_student": "FGI student", **METHOD_LABELS, **VARIANT_LABELS}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
-    # One colour per key, the same in every results file: tab10 without its grey (UNet on M_bc is the
-    # grey dashed reference on the right; the student is black), plus navy for a tenth ablation.
-    palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7] + ["#1a237e"]
-    colour = {key: palette[i % len(palette)] for order in (HEADLINE, ABLATIONS + EXPLORATORY) for i, key in enumerate(order)}
-    drawn = 0
-    for key, row in results["methods"].items():
-        stage = "teacher" if key == "fgi_teacher" else row.get("stage")
-        log = run_dir / stage / "log.csv" if stage else None
-        if log is None or not log.is_file():
-            continue
-        frame = pd.read_csv(log).dropna(subset=["val_dice"]).drop_duplicates("iteration", keep="last")
-        panels = (0, 1) if key in ("fgi_student", "m_bc") else (0,) if key in HEADLINE else (1,)
-        for panel in panels:
-            if key == "fgi_student":
-                style = {"color": "k", "lw": 2}
-            elif key == "m_bc" and panel == 1:
-                style = {"color": "0.5", "ls": "--"}
-            else:
-                style = {"color": colour.get(key)}
-            axes[panel].plot(frame["iteration"], frame["val_dice"], marker=".", label=labels.get(key, key), **style)
-        drawn += 1
-    if not drawn:
-        plt.close(fig)
+    rows = [r for r in results.get("rows", {}).values() if r.get("curve")]
+    if not rows:
         return None
-    for ax, title in zip(axes, ("headline rows", "FGI student and its ablations")):
-        ax.set(xlabel="iteration", title=title)
+    T = results["protocol"]["rampup_length"]
+    colours = dict(zip(("m_bc", "full", "fgi_authors", "fgi_no_darm_no_cwc", "fgi_paper", "m_hc", "gazemedseg", "fgi_darm_only",
+                        "fgi_cwc_only", "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher"), plt.get_cmap("tab20").colors[::1]))
+    long = any(r["iterations"] == LONG_ITERATIONS for r in rows)
+    fig, axes = plt.subplots(1, 3 if long else 2, figsize=(16 if long else 11.5, 4.8), layout="constrained")
+    panels = [("headline rows and baselines", set(HEADLINE) | {"m_hc", "gazemedseg"}, False),
+              ("FGI (authors' set) and its ablations", {"fgi_authors", "fgi_no_darm_no_cwc", "fgi_darm_only", "fgi_cwc_only",
+                                                        "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher"}, False)]
+    if long:
+        panels.append((f"to {LONG_ITERATIONS:,} iterations", set(LONG_ROWS), True))
+    for ax, (title, keys, is_long) in zip(axes, panels):
+        for r in sorted(rows, key=lambda r: (r["key"], r["seed"])):
+            if r["key"] not in keys or (r["iterations"] == LONG_ITERATIONS) != is_long:
+                continue
+            it = [c[0] for c in r["curve"]]
+            ax.plot(it, [c[1] for c in r["curve"]], color=colours.get(r["key"]), lw=1.8 if r["seed"] == min(results["seeds_run"]) else 0.7,
+                    label=LABELS[r["key"]] if r["seed"] == min(results["seeds_run"]) else None)
+        x_max = LONG_ITERATIONS if is_long else results["protocol"]["iterations"]
+        w = ax.twinx()
+        xs = list(range(0, x_max + 1, 50))
+        w.plot(xs, [rampup(t, T) for t in xs], color="0.4", ls=":", lw=1.2)
+        w.set_ylim(0, 1.05)
+        w.tick_params(colors="0.4")
+        if ax is axes[-1]:
+            w.set_ylabel("consistency weight w(t) (dotted)", color="0.4")
+        ax.axvline(first_iteration_above(0.05, T), color="0.6", lw=0.8, ls="--")
+        ax.set(xlabel="iteration", title=title, ylim=(0, 1))
+        if ax is axes[0]:
+            ax.set_ylabel("validation Dice (64 px)")
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # a panel can be empty (a results file with ablations only)
-            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
-    axes[0].set_ylabel("val Dice (128 px)")
-    seeds = ", ".join(str(x) for x in results.get("seeds", [])) or "?"
-    fig.suptitle(f"Kvasir-SEG, real gaze, cpu profile, seed {seeds}: validation curves ({results.get('n_val', '?')} val images)", fontsize=10)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Kvasir-SEG, real gaze, cpu protocol (thick: seed {min(results['seeds_run'])}, thin: other seeds; "
+                 f"dashed line: w(t) first above 0.05)", fontsize=10)
     save_figure(fig, path)
     plt.close(fig)
     return path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run-dir", default="runs/kvasir/cpu-seed0")
-    ap.add_argument("--data-root", default="../shared/realdata/kvasir-seg")
-    ap.add_argument("--methods", nargs="+", default=list(HEADLINE + ABLATIONS),
-                    help="keys (default: all but the exploratory ones): " + ", ".join(ALL_KEYS))
-    ap.add_argument("--iterations", type=int, help="override the profile's (smoke tests only)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--results", default=str(RESULTS), help="results JSON (default: benchmarks/results/kvasir_cpu.json)")
-    ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--force", action="store_true", help="rescore methods already in the results file")
-    ap.add_argument("--evaluate-only", action="store_true", help="score trained methods without training")
-    args = ap.parse_args()
-    unknown = set(args.methods) - set(ALL_KEYS)
-    if unknown:
-        raise SystemExit(f"unknown methods {sorted(unknown)}; allowed: {', '.join(ALL_KEYS)}")
-    if args.threads:
-        import torch
+# ---------------------------------------------------------------------------------------------- main
+def prepare_stages(run_dir: Path, data_root: Path) -> None:
+    """Notebooks 01-02's outputs (gaze pseudo-masks, descriptions, text embeddings) for every image."""
+    from fgi_core.data import KvasirSEG
+    from fgi_core.explain import run_explain_stage
+    from fgi_core.gaze import run_gaze_stage
 
-        torch.set_num_threads(args.threads)
-    bench = Bench(args)
+    ds = KvasirSEG(data_root)
+    if not (run_dir / "gaze" / "manifest.json").is_file():
+        t0 = time.perf_counter()
+        run_gaze_stage(ds, run_dir, workers=2)
+        print(f"gaze stage: {len(ds.ids)} images ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if not (run_dir / "explain" / "manifest.json").is_file():
+        t0 = time.perf_counter()
+        run_explain_stage(ds, run_dir)
+        print(f"description stage ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def load_results(path: Path, proto: dict) -> dict:
+    from fgi_core.io import read_json
+
+    results = read_json(path) if path.is_file() else {}
+    if results.get("rows") and results.get("protocol") != proto:
+        old = results.get("protocol") or {}
+        differ = sorted(k for k in set(old) | set(proto) if old.get(k) != proto.get(k))
+        raise SystemExit(f"{path} holds rows of another protocol (differs in {', '.join(differ)}): move it aside "
+                         "or name another --results; nothing was overwritten")
+    return {"protocol": proto, "rows": dict(results.get("rows", {})), "seeds_run": results.get("seeds_run", [])}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="headline rows under each; the others under the first")
+    ap.add_argument("--jobs", type=int, default=1, help="rows trained at once, one torch thread each (default 1)")
+    ap.add_argument("--long", action="store_true", help=f"also train {', '.join(LONG_ROWS)} to {LONG_ITERATIONS:,} iterations")
+    ap.add_argument("--only", nargs="+", metavar="ROW", help="train just these row keys: " + ", ".join(ROWS))
+    ap.add_argument("--run-dir", default="runs/kvasir/cpu-table")
+    ap.add_argument("--data-root", default="../shared/realdata/kvasir-seg")
+    ap.add_argument("--results", default=str(RESULTS))
+    ap.add_argument("--list", action="store_true", help="list the rows done and left, then stop")
+    ap.add_argument("--report", action="store_true", help="rewrite the derived tables and the figure from the JSON, then stop")
+    ap.add_argument("--smoke-iterations", type=int, help="train every row this short (tests only; use another --results)")
+    args = ap.parse_args(argv)
+    for key in args.only or []:
+        if key not in ROWS:
+            raise SystemExit(f"unknown row {key!r}; rows: {', '.join(ROWS)}")
+    path = Path(args.results)
+    proto = protocol(args.smoke_iterations)
+    results = load_results(path, proto)
+    results["seeds_run"] = sorted(set(results["seeds_run"]) | set(args.seeds))
+    tasks = [t for t in plan(args.seeds, args.long, proto["iterations"]) if not args.only or t[0] in args.only]
+    todo = [t for t in tasks if row_id(*t) not in results["rows"]]
+    print(f"{len(tasks) - len(todo)} of {len(tasks)} rows done; {len(todo)} to train with {args.jobs} job(s) of one thread "
+          f"({cpu_model()})", flush=True)
+    if args.list:
+        for t in tasks:
+            print(("done  " if row_id(*t) in results["rows"] else "to do ") + row_id(*t))
+        return
+    if not args.report and todo:
+        run_dir, data_root = Path(args.run_dir), Path(args.data_root)
+        prepare_stages(run_dir, data_root)
+        run_tasks(todo, results, path, run_dir, data_root, args.jobs, args.smoke_iterations)
+    save(results, path)
+    print(markdown_table(results["methods"]))
+    for k, d in results["paired_dice"].items():
+        print(f"{k}: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] (seeds {d['seeds']})")
+    figure = plot_curves(results, path.with_name(path.stem + "_curves.png"))
+    print(f"results in {path}" + (f", curves in {figure}" if figure else ""))
+
+
+def run_tasks(todo, results: dict, path: Path, run_dir: Path, data_root: Path, jobs: int, smoke_iterations: int | None = None) -> None:
+    """Train the rows ``jobs`` at a time; write each to the JSON as it finishes (this process alone writes)."""
+    import multiprocessing as mp
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # before the workers start: one thread each, no spinning
     t0 = time.perf_counter()
-    for key in args.methods:
-        bench.run(key)
-    methods = bench.results["methods"]
-    print(format_table({k: {m: {**v[m], "n": bench.results["n_val"] - v[m]["undefined"]} for m in ("dice", "iou", "hd95", "asd")}
-                        for k, v in methods.items()}))
-    for k, v in bench.results.get("paired_dice", {}).items():
-        print(f"{k}: {v['mean']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]")
-    if bench.results.get("targets"):
-        t = bench.results["targets"]
-        gap = "n/a" if t["gap_closed"] is None else f"{t['gap_closed']:.2f}"
-        print(f"student closes {gap} of the gap to full supervision over {t['best_gaze_baseline']} "
-              f"(target 0.5, paired CI above zero: {t['paired_ci_above_zero']}), reaches {t['student_over_full']:.2f} of full "
-              f"(target 0.9): {'met' if t['met'] else 'not met'}")
-    curves = plot_curves(bench.results, bench.run_dir, bench.results_path.with_name(bench.results_path.stem + "_curves.png"))
-    print(f"{time.perf_counter() - t0:.0f} s; results in {bench.results_path}" + (f", validation curves in {curves}" if curves else ""))
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                             initargs=(str(run_dir), str(data_root), smoke_iterations)) as pool:
+        pending = {pool.submit(run_row, *t): t for t in todo}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = pending.pop(future)
+                try:
+                    records = future.result()
+                except Exception as error:  # one failed row does not stop the others
+                    print(f"{row_id(*task)}: FAILED: {type(error).__name__}: {error}", flush=True)
+                    continue
+                results["rows"].update(records)
+                save(results, path)
+                for rid, r in records.items():
+                    print(f"{rid}: val Dice {r['dice']['mean']:.3f} (best at {r['best_iteration']}, {(r['seconds'] or 0) / 60:.0f} min "
+                          f"training; left the empty start at {r['left_empty_start_at']}) [{(time.perf_counter() - t0) / 60:.0f} min]",
+                          flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,10 +1,15 @@
-"""benchmarks/kvasir_cpu.py's bookkeeping: training time over resumes, the benchmark's targets, the
-validation-curves figure (no training, no real data)."""
+"""benchmarks/kvasir_cpu.py's bookkeeping: the plan of rows, training time over resumes, the empty
+start, seed-pooled paired differences, the derived tables and the curves figure (no training, no
+real data); and the shipped results file's own promises."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def bench():
     spec = importlib.util.spec_from_file_location("kvasir_cpu", ROOT / "benchmarks" / "kvasir_cpu.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["kvasir_cpu"] = module  # its dataclass resolves its annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 
@@ -33,51 +39,102 @@ def test_stage_seconds_adds_the_segments_of_a_resumed_log(bench, tmp_path):
     assert bench.stage_seconds(tmp_path / "missing") is None
 
 
-def dice(mean: float) -> dict:
-    return {"dice": {"mean": mean, "std": 0.1}}
+def test_plan_headline_rows_under_every_seed_the_rest_under_the_first(bench):
+    tasks = bench.plan([0, 1, 2], long=False, iterations=4000)
+    assert len(tasks) == len(bench.SEED0_ORDER) + 2 * len(bench.HEADLINE) == 22
+    assert tasks[0] == ("m_bc", 0, 4000)  # the seed-0 headline rows come first
+    assert {k for k, s, _ in tasks if s == 2} == set(bench.HEADLINE)
+    assert set(bench.SEED0_ORDER) == set(bench.ROWS)
+    long = bench.plan([0], long=True, iterations=4000)
+    assert long[-2:] == [("fgi_authors", 0, 15000), ("m_bc", 0, 15000)]
+    assert bench.row_id("m_bc", 1, 4000) == "m_bc/seed1/it4000"
 
 
-def test_student_targets_hand_computed(bench):
-    methods = {"full": dice(0.70), "m_hc": dice(0.55), "m_bc": dice(0.60), "gazemedseg": dice(0.58), "fgi_student": dice(0.66)}
-    paired = {"fgi_student - m_bc": {"mean": 0.06, "low": 0.02, "high": 0.10}}
-    t = bench.student_targets(methods, paired)
-    assert t["best_gaze_baseline"] == "m_bc"
-    assert t["gap_closed"] == pytest.approx(0.6)  # (0.66 - 0.60) / (0.70 - 0.60)
-    assert t["student_over_full"] == pytest.approx(0.66 / 0.70)
-    assert t["paired_ci_above_zero"] and t["met"]
-    # the same means with an interval touching zero: not met
-    assert not bench.student_targets(methods, {"fgi_student - m_bc": {"mean": 0.06, "low": 0.0, "high": 0.1}})["met"]
-    # closing 40 % of the gap is not enough
-    assert not bench.student_targets({**methods, "fgi_student": dice(0.64)}, paired)["met"]
-    # the real shortfall: below the best gaze baseline gives a negative share
-    low = bench.student_targets({**methods, "fgi_student": dice(0.55)}, {"fgi_student - m_bc": {"mean": -0.05, "low": -0.09, "high": -0.01}})
-    assert low["gap_closed"] == pytest.approx(-0.5) and not low["met"]
-    assert bench.student_targets({"full": dice(0.7), "fgi_student": dice(0.6)}, {}) == {}
+def test_every_row_names_real_fgi_options(bench):
+    from fgi_core.config import PAPER_TEXT_OPTIONS
+
+    for key, row in bench.ROWS.items():
+        if row.kind == "fgi":
+            bench._fgi_options(row, bench._profile())  # raises on an unknown option or value
+    paper = bench._fgi_options(bench.ROWS["fgi_paper"], bench._profile())
+    assert {k: getattr(paper, k) for k in PAPER_TEXT_OPTIONS} == PAPER_TEXT_OPTIONS
+    assert paper.darm_budget == "image" and paper.cwc_readout == "activation"  # the authors' set's changes are dropped
+    authors = bench._fgi_options(bench.ROWS["fgi_authors"], bench._profile())
+    assert (authors.teacher_init, authors.student_loss, authors.rampup_length) == ("scratch", "bce", 4000)
 
 
-def test_plot_curves_draws_every_method_with_a_log(bench, tmp_path):
+def test_the_ramp_leaves_the_empty_start_time(bench):
+    # w(t) = exp(-5 (1 - t/T)^2) > 0.05  <=>  t > T (1 - sqrt(ln 20 / 5)); T = 4000 -> 903.8
+    assert bench.first_iteration_above(0.05, 4000) == math.ceil(4000 * (1 - math.sqrt(math.log(20) / 5))) == 904
+    curve = [[100, 0.0, 1.0, 0.01], [200, 0.1, 0.8, 0.02], [300, 0.5, 0.3, 0.03], [400, 0.6, 0.6, 0.04]]
+    assert bench.left_empty_start(curve) == 300
+    assert bench.left_empty_start([[100, 0.0, 1.0, 0.01]]) is None
+
+
+def record(key: str, seed: int, dice: dict[str, float], iterations: int = 4000) -> dict:
+    values = list(dice.values())
+    stats = {"mean": float(np.mean(values)), "std": 0.1, "undefined": 0}
+    return {"key": key, "seed": seed, "iterations": iterations, "per_image": {"dice": dice},
+            **{m: stats for m in ("dice", "iou", "hd95", "asd", "precision", "recall")},
+            "area_ratio_median": 0.9, "seconds": 60.0, "left_empty_start_at": 300,
+            "curve": [[100, 0.1, 0.9, 0.01], [200, 0.4, 0.2, 0.02]]}
+
+
+def test_paired_differences_are_pooled_over_the_seeds_both_rows_have(bench):
+    rows = {
+        "a/seed0/it4000": record("fgi_authors", 0, {"x": 0.8, "y": 0.6}),
+        "a/seed1/it4000": record("fgi_authors", 1, {"x": 0.6, "y": 0.6}),
+        "b/seed0/it4000": record("m_bc", 0, {"x": 0.5, "y": 0.7}),
+        "b/seed1/it4000": record("m_bc", 1, {"x": 0.5, "y": 0.5}),
+        "c/seed2/it4000": record("m_bc", 2, {"x": 0.0, "y": 0.0}),  # no partner under seed 2: left out
+    }
+    rows = {bench.row_id(r["key"], r["seed"], r["iterations"]): r for r in rows.values()}
+    d = bench.pooled_paired(rows, "fgi_authors", "m_bc", 4000)
+    # per image, the mean over seeds 0 and 1: x 0.7 - 0.5 = +0.2, y 0.6 - 0.6 = 0.0 -> mean +0.1
+    assert d["seeds"] == [0, 1] and d["n"] == 2 and d["mean"] == pytest.approx(0.1)
+    assert bench.pooled_paired(rows, "fgi_authors", "full", 4000) is None
+
+
+def test_derived_tables_and_figure(bench, tmp_path):
+    rows = {}
+    for key, seeds in (("m_bc", (0, 1)), ("fgi_authors", (0, 1)), ("fgi_teacher", (0,)), ("full", (0,))):
+        for s in seeds:
+            rows[bench.row_id(key, s, 4000)] = record(key, s, {"x": 0.5 + 0.1 * s, "y": 0.7})
+    rows[bench.row_id("m_bc", 0, 15000)] = record("m_bc", 0, {"x": 0.6, "y": 0.8}, iterations=15000)
+    results = {"protocol": {"iterations": 4000, "rampup_length": 4000}, "rows": rows, "seeds_run": [0, 1]}
+    bench.save(results, tmp_path / "r.json")
+    saved = json.loads((tmp_path / "r.json").read_text())
+    m = saved["methods"]
+    assert m["m_bc"]["seeds"] == [0, 1] and m["m_bc"]["dice_per_seed"] == pytest.approx([0.6, 0.65])
+    assert m["m_bc"]["dice"]["mean"] == pytest.approx(0.625)
+    assert m["fgi_student"]["dice"] == m["fgi_authors"]["dice"]  # the profile's option set under the notebooks' name
+    assert list(m)[:4] == ["full", "m_bc", "fgi_teacher", "fgi_authors"]  # the README's order
+    assert saved["paired_dice"]["fgi_authors - m_bc"]["mean"] == pytest.approx(0.0)
+    assert saved["long"]["methods"]["m_bc"]["dice"]["mean"] == pytest.approx(0.7)
+    assert saved["wall_seconds_rows"] == 6 * 60.0  # the teacher row shares its student's training
+    assert "| UNet on M_bc | 2 | 0.625" in bench.markdown_table(m)
+    figure = bench.plot_curves(saved, tmp_path / "curves.png")
     import matplotlib.image as mpimg
 
-    write_log(tmp_path / "baselines" / "m_bc", [(100, 1.0, 0.3), (200, 2.0, 0.5)])
-    write_log(tmp_path / "student", [(100, 1.0, 0.2), (200, 2.0, 0.4)])
-    write_log(tmp_path / "teacher", [(100, 1.0, 0.4), (200, 2.0, 0.6)])
-    write_log(tmp_path / "ablations" / "fgi_no_cwc" / "student", [(100, 1.0, 0.25), (200, 2.0, 0.45)])
-    results = {"n_val": 3, "methods": {"m_bc": {"stage": "baselines/m_bc"}, "fgi_teacher": {"stage": "student"},
-                                       "fgi_student": {"stage": "student"},
-                                       "fgi_no_cwc": {"stage": "ablations/fgi_no_cwc/student"},
-                                       "fgi_no_afc": {"stage": "ablations/fgi_no_afc/student"}}}  # no log: left out
-    path = bench.plot_curves(results, tmp_path, tmp_path / "curves.png")
-    assert path == tmp_path / "curves.png" and mpimg.imread(path).shape[1] > 800
-    assert bench.plot_curves({"methods": {"fgi_no_afc": {"stage": "nowhere"}}}, tmp_path, tmp_path / "none.png") is None
-    assert not (tmp_path / "none.png").exists()
+    assert figure == tmp_path / "curves.png" and mpimg.imread(figure).shape[1] > 1200  # three panels with the long rows
+    assert bench.plot_curves({"rows": {}}, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
 
 
-def test_every_variant_names_real_fgi_options(bench):
-    from fgi_core.config import get_profile
-    from fgi_core.train import fgi_options
+def test_results_of_another_protocol_are_not_reused(bench, tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"protocol": {"iterations": 2000}, "rows": {"m_bc/seed0/it2000": {}}, "seeds_run": [0]}))
+    with pytest.raises(SystemExit, match="another protocol \\(differs in iterations\\).*nothing was overwritten"):
+        bench.load_results(path, {"iterations": 4000})
+    assert bench.load_results(path, {"iterations": 2000})["rows"] == {"m_bc/seed0/it2000": {}}
+    assert bench.load_results(tmp_path / "new.json", {"iterations": 4000})["rows"] == {}
 
-    profile = get_profile("cpu")
-    for key, (overrides, _) in bench.FGI_VARIANTS.items():
-        fgi_options(profile, **overrides)  # raises on an unknown option or value
-    assert set(bench.ABLATIONS + bench.EXPLORATORY) <= set(bench.FGI_VARIANTS)
-    assert set(bench.VARIANT_LABELS) == set(bench.FGI_VARIANTS) - {"fgi"}
+
+def test_shipped_results_match_this_protocol_and_commit_each_row(bench):
+    path = ROOT / "benchmarks" / "results" / "kvasir_cpu.json"
+    if not path.is_file():
+        pytest.skip("no shipped results yet")
+    shipped = json.loads(path.read_text())
+    assert shipped["protocol"] == bench.protocol()  # the profile and the shipped table agree
+    for rid, r in shipped["rows"].items():
+        assert rid == bench.row_id(r["key"], r["seed"], r["iterations"])
+        assert r["git_commit"] and len(r["per_image"]["dice"]) == 100

@@ -202,8 +202,30 @@ def test_new_options_are_checked_and_the_paper_profile_uses_the_authors_rules():
             FGIOptions(**{name: bad})
     paper = fgi_options(get_profile("paper"))
     assert (paper.darm_budget, paper.darm_target, paper.cwc_mix, paper.cwc_teacher_target) == ("batch", "background", "independent", "masked")
-    assert get_profile("paper").lr_schedule == "epoch" and get_profile("cpu").lr_schedule == "iteration"
-    assert paper.cwc_readout == "softmax" and fgi_options(get_profile("cpu")).cwc_readout == "activation"  # crc_loss reads softmax
+    assert get_profile("paper").lr_schedule == "epoch" and get_profile("quick").lr_schedule == "iteration"
+    assert paper.cwc_readout == "softmax" and fgi_options(get_profile("quick")).cwc_readout == "activation"  # crc_loss reads softmax
+
+
+def test_the_cpu_profile_is_the_authors_schedule_stopped_at_its_ramp_end():
+    """The ramp-up is the method's, in absolute iterations: no real-data profile scales it with its length,
+    and each leaves its networks at least 600 iterations with w(t) < 0.05 to leave their empty start."""
+    from fgi_core.losses import rampup
+
+    cpu, paper = get_profile("cpu"), get_profile("paper")
+    for name in ("optimizer", "lr", "lr_min", "weight_decay", "lr_schedule", "rampup_length"):
+        assert getattr(cpu, name) == getattr(paper, name), name
+    assert cpu.lr_horizon == paper.iterations_distill == 15000 and cpu.iterations_distill == cpu.rampup_length == 4000
+    for profile in (cpu, paper):
+        quiet = next(t for t in range(profile.iterations_distill) if rampup(t, fgi_options(profile).rampup_length) > 0.05)
+        assert quiet >= 600, profile.name
+    # the lr of the cpu run is the authors' 15,000-iteration cosine, stopped part-way (epoch of 10 iterations)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cpu.lr)
+    sched = _schedule(opt, TrainConfig(iterations=4000, lr=cpu.lr, lr_min=cpu.lr_min, lr_schedule="epoch", lr_horizon=15000), 10)
+    for _ in range(4000):
+        opt.step()
+        sched.step()
+    total = 15000 // 10 + 1
+    assert sched.get_last_lr()[0] == pytest.approx(1e-4 + (1e-2 - 1e-4) * 0.5 * (1 + math.cos(math.pi * 400 / total)))
 
 
 def test_epoch_schedule_steps_once_per_epoch():
@@ -230,7 +252,7 @@ def test_amp_auto_follows_the_cpu(monkeypatch, native, expected):
     assert config.resolve_amp("auto", "cuda")[0] == "bf16"
     assert config.resolve_amp("bf16", "cpu")[0] == "bf16"  # an explicit choice is kept
     assert ("20x slower" in config.resolve_amp("bf16", "cpu")[1]) == (not native)
-    assert get_profile("cpu").amp == "auto"
+    assert get_profile("paper").amp == "auto" and get_profile("cpu").amp == "off"  # 64 px: bf16 gains ~3 % at best
 
 
 def test_amp_decision_is_recorded(tmp_path, capsys):

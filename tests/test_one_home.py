@@ -157,10 +157,10 @@ def test_profile_and_train_config_share_their_settings():
     from fgi_core.train import TrainConfig, train_config
 
     shared = {f.name for f in dataclasses.fields(TrainSettings)}
-    assert shared == {"batch_size", "optimizer", "lr", "lr_min", "weight_decay", "val_every", "ckpt_every", "amp", "lr_schedule"}
+    assert shared == {"batch_size", "optimizer", "lr", "lr_min", "weight_decay", "val_every", "ckpt_every", "amp", "lr_schedule", "lr_horizon"}
     assert shared <= {f.name for f in dataclasses.fields(TrainConfig)}
     cpu = get_profile("cpu")
-    assert cpu.lr == 1e-3 and cpu.batch_size == 8 and get_profile("paper").optimizer == "sgd"
+    assert cpu.lr == 1e-2 and cpu.batch_size == 8 and get_profile("paper").optimizer == "sgd"
     cfg = train_config(get_profile("paper"), "teacher")
     assert {k: getattr(cfg, k) for k in shared} == get_profile("paper").train_settings()
     with pytest.raises(ValueError, match="Did you mean 'adamw'"):

@@ -243,14 +243,15 @@ def optimizer_class(base: type) -> type:
 
 def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, epoch_length: int = 1) -> torch.optim.lr_scheduler.LambdaLR:
     floor = cfg.lr_min / cfg.lr
+    horizon = cfg.lr_horizon or cfg.iterations  # a run shorter than its horizon stops part-way down the cosine
     if cfg.lr_schedule == "epoch":  # the authors' code: cosine over epochs, set at each epoch's start
-        total = cfg.iterations // epoch_length + 1
+        total = horizon // epoch_length + 1
 
         def position(step: int) -> float:
             return min(step // epoch_length, total) / total
     else:
         def position(step: int) -> float:
-            return min(step, cfg.iterations) / cfg.iterations
+            return min(step, horizon) / horizon
 
     def factor(step: int) -> float:  # half-cosine from lr to lr_min over the run
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * position(step)))
