@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 # the executed notebooks), the CLI's headless figures need no display, and JupyterLab (`make lab`)
 # must keep its inline backend. The tests set Agg for themselves (tests/conftest.py).
 
-.PHONY: setup demo test lab clean-runs
+.PHONY: setup demo test test-all lab clean-runs
 
 setup: check-python $(VENV)/.installed
 
@@ -27,13 +27,22 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 demo: setup
 	$(BIN)/fgi run --profile quick --dataset synthetic
 
-## The whole test suite: unit, real-data (skipped without ../shared/realdata) and nbval tests.
+## The fast tier: unit tests, real-data tests (skipped without ../shared/realdata) and the six
+## notebooks executed once (quick profile, synthetic data). Under 6 minutes on 2 idle cores.
 test: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+## Everything: the fast tier plus every other dataset's notebooks, the resume and sweep runs,
+## the JupyterLab browser test and data-parallel training (CI runs this).
+test-all: setup
 	$(BIN)/python -m pytest
 
-## The tutorial, interactively: JupyterLab on notebooks/ (01 ... 06, run them in order).
+## The tutorial, interactively: JupyterLab with the repository as its root (so docs/ links work),
+## opened on notebook 01. As root (containers, cloud notebooks) it adds --allow-root. On a server:
+## make lab LAB_ARGS="--no-browser --port 8888 --ip 0.0.0.0", then open the printed URL with its token.
+LAB_ARGS ?=
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS) notebooks/01_gaze_preprocessing.ipynb
 
 clean-runs:
 	rm -rf runs

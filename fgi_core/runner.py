@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -203,12 +204,73 @@ def kernel_environment(overrides: dict[str, str] | None = None):
                 os.environ[key] = value
 
 
+#: nbconvert's lab template without the three scripts it loads from CDNs (require.js, MathJax,
+#: the widget manager): the renderings must read offline. Formulas arrive as MathML instead
+#: (:func:`offline_notebook`), which browsers typeset natively.
+_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: What an interactive widget's output becomes in the HTML (its live state needs a kernel).
+WIDGET_NOTE = ("<p><em>An interactive widget stands here in JupyterLab (it needs a running kernel); "
+               "the static snapshot in this notebook shows what it draws.</em></p>")
+# $$display$$ or $inline$ (not \$, not inside code): the notebooks' math, as MathJax reads it.
+_MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\$)(.+?)(?<![\\$])\$", re.S)
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+#: Macros latex2mathml does not know, as ones it does (the HTML showed "\arg" and a missing glyph).
+_MACROS = {r"\arg": r"\operatorname{arg}", r"\setminus": r"\backslash"}
+
+
+def markdown_with_mathml(text: str) -> str:
+    """``text`` with every ``$...$`` / ``$$...$$`` outside code replaced by MathML (one line each,
+    so Markdown keeps it inline; display math as a centred block).
+
+    Example:
+        >>> markdown_with_mathml("area $x^2$ and `$HOME`")[:42]
+        'area <math xmlns="http://www.w3.org/1998/'
+    """
+    from latex2mathml.converter import convert
+
+    def one(match: re.Match) -> str:
+        display, inline = match.group(1), match.group(2)
+        tex = (display or inline).strip()
+        for macro, plain in _MACROS.items():
+            tex = re.sub(re.escape(macro) + r"(?![A-Za-z])", lambda _: plain, tex)
+        try:
+            return convert(tex, display="block" if display else "inline").replace("\n", "")
+        except Exception:  # noqa: BLE001 -- an unknown macro stays readable TeX
+            return match.group(0)
+
+    return "".join(part if k % 2 else _MATH.sub(one, part) for k, part in enumerate(_CODE.split(text)))
+
+
+def offline_notebook(nb):
+    """A copy of ``nb`` ready for an offline HTML rendering: formulas as MathML, widget views as a
+    note (their state is dropped: it would load the widget manager from a CDN)."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = markdown_with_mathml(cell.source)
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if _WIDGET_VIEW in data:
+                output["data"] = {"text/html": WIDGET_NOTE}
+    return nb
+
+
 @functools.lru_cache(maxsize=1)
 def _html_exporter():
     """One nbconvert HTMLExporter per process (loading its templates is most of an export's cost)."""
+    import jinja2
     from nbconvert import HTMLExporter
 
-    return HTMLExporter()
+    return HTMLExporter(extra_loaders=[jinja2.DictLoader({"fgi_offline.html.j2": _OFFLINE_TEMPLATE})],
+                        template_file="fgi_offline.html.j2")
 
 
 def html_path(notebook: str | Path) -> Path:
@@ -229,7 +291,7 @@ def export_html(notebook: str | Path, log=print) -> Path | None:
 
         from .io import atomic_write_text
 
-        body, _ = _html_exporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+        body, _ = _html_exporter().from_notebook_node(offline_notebook(nbformat.read(notebook, as_version=4)))
         atomic_write_text(out, body)
     except Exception as err:  # noqa: BLE001 -- reported, the run goes on
         log(f"      (no HTML rendering of {notebook.name}: {type(err).__name__}: {err})")

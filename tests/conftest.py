@@ -111,3 +111,25 @@ def quick_run(request) -> Path:
     run = run_notebooks(profile="quick", dataset="synthetic", seed=0, run_name="shared-quick", progress=False, log=log)
     log(None)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A complete run folder made in-process in seconds, for unit tests of what reads a run
+    (evaluation, prediction, inspection): the quick profile's synthetic data, the gaze stage
+    without the CRF, the offline descriptions, and the teacher, the student and the four
+    baselines trained for 4 iterations each. No notebook runs; ``quick_run`` is the real thing.
+    """
+    from fgi_core.explain import run_explain_stage
+    from fgi_core.gaze import run_gaze_stage
+    from fgi_core.runs import start_stage
+    from fgi_core.train.stages import STAGES, train_stages
+
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    ctx = start_stage("01_gaze_preprocessing", profile="quick", dataset="synthetic", run_dir=str(run_dir), device="cpu")
+    ds = ctx.dataset
+    run_gaze_stage(ds, ctx.run_dir, ids=ctx.ids, gaze_csv=ds.gaze_csv(ctx.run_dir / "gaze"), refine_method="none", progress=False)
+    run_explain_stage(ds, ctx.run_dir, progress=False)
+    train_stages(STAGES, profile="quick", dataset="synthetic", run_dir=ctx.run_dir, device="cpu", iterations=4,
+                 progress=False, log=lambda *_: None)
+    return ctx.run_dir

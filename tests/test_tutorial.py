@@ -150,8 +150,33 @@ def test_export_html_writes_a_self_contained_page(tmp_path):
     path = tmp_path / "01_toy.ipynb"
     nbformat.write(nb, path)
     out = export_html(path, log=lambda *_: None)
-    assert out == tmp_path / "01_toy.html" and "a^2 + b^2 = c^2" in out.read_text()
+    html = out.read_text()
+    assert out == tmp_path / "01_toy.html"
+    # the formula is typeset in the page itself (MathML: a^2 as <msup>), no MathJax, no CDN script
+    assert re.search(r'<math[^>]*display="block"', html) and "<msup><mi>a</mi><mn>2</mn></msup>" in html
+    assert "$$" not in html and not re.findall(r"<script[^>]*\bsrc=[\"']?https?://", html, re.I)
     assert export_html(tmp_path / "missing.ipynb", log=lambda *_: None) is None  # never fails a run
+
+
+def test_formulas_become_mathml_outside_code_only():
+    from fgi_core.runner import markdown_with_mathml
+
+    out = markdown_with_mathml("Dice $2|A \\cap B|$, a fence\n```\n$not math$\n```\nand `$HOME` and \\$5")
+    assert out.count("<math ") == 1 and "<mo>&#x02229;</mo>" in out  # \cap
+    assert "$not math$" in out and "`$HOME`" in out and "\\$5" in out
+    assert "\n" not in out.split("<math", 1)[1].split("</math>", 1)[0]  # one line: Markdown keeps it inline
+
+
+def test_widget_views_become_a_note_without_the_cdn_manager():
+    from fgi_core.runner import WIDGET_NOTE, offline_notebook
+
+    nb = nbformat.v4.new_notebook(metadata={"widgets": {"application/vnd.jupyter.widget-state+json": {"state": {}}}})
+    nb.cells = [nbformat.v4.new_code_cell("inspector")]
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", {"application/vnd.jupyter.widget-view+json": {"model_id": "x"},
+                                                                  "text/plain": "VBox()"})]
+    out = offline_notebook(nb)
+    assert "widgets" not in out.metadata and out.cells[0].outputs[0]["data"] == {"text/html": WIDGET_NOTE}
+    assert "widgets" in nb.metadata  # the executed notebook itself keeps its widget state for JupyterLab
 
 
 def test_progress_bars_are_text_in_a_batch_run(monkeypatch, capsys):
