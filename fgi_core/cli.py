@@ -99,11 +99,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     device = resolve_device('auto')
     print(f"device: {device} (torch {torch.__version__}; CPU capability {torch.backends.cpu.get_cpu_capability()})")
-    print(f"training precision (amp='auto'): {'bf16 autocast' if resolve_amp('auto', device)[0] == 'bf16' else 'fp32'} "
-          f"-- {resolve_amp('auto', device)[1]}")
+    print(f"amp='auto' here: {_precision('auto', device)} -- {resolve_amp('auto', device)[1]}")
+    from .config import resolve_threads
+
+    for name, profile in PROFILES.items():
+        n, _ = resolve_threads(profile.threads)
+        print(f"profile {name}: trains in {_precision(profile.amp, device)}, {n} torch thread{'s' if n > 1 else ''} on a CPU "
+              f"(asks for {profile.threads or 'one per core'})")
+    reason = resolve_threads(None)[1]
+    print("CPU load: " + (f"WARNING: {reason.split(' -- WARNING: ')[1]}" if "WARNING" in reason else "low enough for every thread"))
     print(f"runs folder: {runs_root()}")
-    print(f"real data: {shared_realdata() or 'not found'}")
+    print(f"real data: {shared_realdata() or 'not found (looked in $FGI_REALDATA, then ../shared/realdata beside the checkout)'}")
     return 0
+
+
+def _precision(amp: str, device: str) -> str:
+    """What a profile's ``amp`` setting trains in on ``device``: ``fp32`` or ``bf16 autocast``."""
+    from .config import resolve_amp
+
+    return "bf16 autocast" if resolve_amp(amp, device)[0] == "bf16" else "fp32"
 
 
 def build_parser() -> argparse.ArgumentParser:

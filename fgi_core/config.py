@@ -42,6 +42,7 @@ __all__ = [
     "shared_realdata",
     "resolve_device",
     "resolve_amp",
+    "resolve_threads",
     "cpu_has_native_bf16",
 ]
 
@@ -188,6 +189,10 @@ class Profile(TrainSettings):
             §4.7: 4,000 in the authors' code). It belongs to the method, not to the run's length:
             no profile derives it from its iterations. Only ``quick`` (synthetic, 60 iterations)
             uses a short ramp of its own.
+        threads: torch threads on a CPU, at most (None: one per core). Measured on 2 cores
+            (docs/results.md): a quick-size step gains only 1.1x from a second thread, a ``cpu``
+            step at 64 px 1.2x, and an OpenMP thread on a core another process uses spins and
+            slows its step 10-20x. :func:`resolve_threads` lowers it when the cores are busy.
         fgi: FGI method options (docs/fidelity.md §2) for this profile.
     """
 
@@ -203,6 +208,7 @@ class Profile(TrainSettings):
     iterations_teacher: int = 100
     iterations_distill: int = 100
     rampup_length: int = 4000
+    threads: int | None = None
     fgi: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -219,7 +225,7 @@ PROFILES: dict[str, Profile] = {
         # check that every code path runs and learns, not the authors' schedule and not a result.
         "quick", n_images=24, synthetic_size=(160, 192), image_size=64, max_images=24,
         teacher_widths=(8, 16, 32, 64, 128, 16), iterations_teacher=60, iterations_distill=60, batch_size=4,
-        lr=1e-2, val_every=20, ckpt_every=20, amp="off", rampup_length=20, fgi=PAPER_TEXT_OPTIONS, train_workers=2,
+        lr=1e-2, val_every=20, ckpt_every=20, amp="off", rampup_length=20, threads=1, fgi=PAPER_TEXT_OPTIONS, train_workers=2,
     ),
     "cpu": Profile(
         # The authors' schedule (SGD + Nesterov, lr 1e-2 -> 1e-4 cosine per epoch over 15,000 iterations,
@@ -230,7 +236,7 @@ PROFILES: dict[str, Profile] = {
         "cpu", n_images=200, synthetic_size=(256, 320), image_size=64, max_images=None, workers=2, train_workers=2,
         teacher_widths=(16, 32, 64, 128, 256, 16), iterations_teacher=2000, iterations_distill=4000, batch_size=8,
         optimizer="sgd", lr=1e-2, lr_min=1e-4, weight_decay=4e-4, val_every=100, ckpt_every=500, amp="off",
-        lr_schedule="epoch", lr_horizon=15000, rampup_length=4000, fgi=AUTHORS_CODE_OPTIONS,
+        lr_schedule="epoch", lr_horizon=15000, rampup_length=4000, threads=2, fgi=AUTHORS_CODE_OPTIONS,
     ),
     "paper": Profile(  # docs/method.md §7.1, exactly
         "paper", n_images=1000, synthetic_size=(384, 448), image_size=224, max_images=None, workers=8,
@@ -333,6 +339,38 @@ def cpu_has_native_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a torch build without oneDNN
         return False
+
+
+def resolve_threads(wanted: int | None, cores: int | None = None, load: float | None = None) -> tuple[int, str]:
+    """The torch threads a CPU run uses: ``(n, reason)``.
+
+    At most ``wanted`` (None: every core) and at most the cores the 1-minute load average leaves
+    free, never under 1: an OpenMP thread on a core that another process keeps busy spins, and a
+    step of two threads on two shared cores ran 10-20x slower than one thread (docs/results.md).
+    The reason says when other work is using the cores.
+
+    Example:
+        >>> resolve_threads(2, cores=2, load=0.1)
+        (2, '2 threads (the profile asks for 2; 2 cores, load 0.1)')
+        >>> resolve_threads(2, cores=2, load=1.4)[0]
+        1
+    """
+    cores = cores or os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not on every platform
+            load = 0.0
+    asked = min(wanted or cores, cores)
+    free = max(1, cores - int(round(load)))
+    n = max(1, min(asked, free))
+    why = f"the profile asks for {wanted}" if wanted else "one per core"
+    reason = f"{n} thread{'s' if n > 1 else ''} ({why}; {cores} cores, load {load:.1f})"
+    if n < asked:
+        reason += f"; lowered from {asked}: other work is using the cores, and a thread on a busy core spins (10-20x slower)"
+    if load + n > cores + 0.5:
+        reason += f" -- WARNING: the cores are busy (load {load:.1f} on {cores}): expect slower steps than the docs' idle timings"
+    return n, reason
 
 
 def resolve_amp(amp: str, device: str) -> tuple[str, str]:

@@ -329,6 +329,9 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
         log(f"all {len(sequence)} notebook(s) already done in {run_dir}")
         return run_dir
     out_dir = _start_run(run_dir, status, todo)
+    from .config import get_profile, resolve_threads
+
+    log(f"{status['profile']} profile, {status['dataset']}: torch on a CPU uses {resolve_threads(get_profile(status['profile']).threads)[1]}")
     total = time.perf_counter()
     with _kernel_relay(status) as relay:
         for k, name in enumerate(sequence[todo:], todo + 1):

@@ -60,7 +60,7 @@ def accelerator_info() -> dict[str, Any]:
     }
 
 
-def environment_info(device: str | None = None, torch_details: bool = True) -> dict[str, Any]:
+def environment_info(device: str | None = None, torch_details: bool = True, threads: dict | None = None) -> dict[str, Any]:
     """Versions, platform, CPU count and capability, device, what ``amp="auto"`` picks there,
     accelerators and git commit, for ``env.json``.
 
@@ -89,6 +89,7 @@ def environment_info(device: str | None = None, torch_details: bool = True) -> d
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "cpu_capability": capability,
+        "threads": threads,
         "amp_auto": amp_auto,
         "device": device,
         "accelerators": accelerators,
@@ -99,7 +100,7 @@ def environment_info(device: str | None = None, torch_details: bool = True) -> d
 
 
 def prepare_run(run_dir: str | os.PathLike, stage: str, params: dict[str, Any], device: str | None = None,
-                torch_details: bool = True) -> Path:
+                torch_details: bool = True, threads: dict | None = None) -> Path:
     """Create ``run_dir``, record ``params`` under ``stage`` in config.json, refresh env.json
     (:func:`environment_info`).
 
@@ -112,7 +113,7 @@ def prepare_run(run_dir: str | os.PathLike, stage: str, params: dict[str, Any], 
     config = read_json(config_path) if config_path.is_file() else {}
     config[stage] = params
     write_json(config_path, config)
-    write_json(run_dir / "env.json", environment_info(device, torch_details))
+    write_json(run_dir / "env.json", environment_info(device, torch_details, threads))
     return run_dir
 
 
@@ -198,6 +199,20 @@ def find_data_root(dataset: str, data_root: str | os.PathLike | None = None) -> 
     )
 
 
+def use_threads(wanted: int | None) -> dict[str, Any]:
+    """Set torch's threads by :func:`fgi_core.config.resolve_threads` (the profile's, lowered when
+    the cores are busy), print the reason when it warns; ``{"n", "reason"}`` for env.json."""
+    import torch
+
+    from .config import resolve_threads
+
+    n, reason = resolve_threads(wanted)
+    torch.set_num_threads(n)
+    if "WARNING" in reason:
+        print(f"torch threads: {reason}")
+    return {"n": n, "reason": reason}
+
+
 def start_stage(
     stage: str,
     profile: str = "quick",
@@ -232,10 +247,11 @@ def start_stage(
     folder = Path(run_dir) if run_dir else default_run_dir(dataset, profile, seed)
     uses_torch = stage not in STAGES_WITHOUT_TORCH or "torch" in sys.modules
     dev = resolve_device(device) if uses_torch else None
+    threads = use_threads(prof.threads) if dev == "cpu" else None
     recorded = {"profile": profile, "dataset": dataset, "data_root": str(getattr(ds, "root", "")) or None,
                 "gaze_csv": gaze_csv, "seed": seed, "device": dev, "split": split, "images": len(ids), **params}
     if record:
-        folder = prepare_run(folder, stage, recorded, device=dev, torch_details=uses_torch)
+        folder = prepare_run(folder, stage, recorded, device=dev, torch_details=uses_torch, threads=threads)
     else:
         folder = Path(folder).expanduser().resolve()
     return StageContext(prof, ds, ids, folder, dev)

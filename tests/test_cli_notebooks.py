@@ -14,6 +14,40 @@ def test_info_lists_profiles_and_datasets(capsys):
     out = capsys.readouterr().out
     assert "profiles: quick, cpu, paper" in out
     assert "kvasir" in out and "synthetic" in out
+    assert "profile quick: trains in fp32, 1 torch thread on a CPU (asks for 1)" in out  # quick is amp=off, one thread
+    assert "profile cpu: trains in fp32" in out and "CPU load: " in out
+
+
+def test_info_says_where_it_looked_for_real_data(capsys, monkeypatch):
+    monkeypatch.setenv("FGI_REALDATA", "/nonexistent")
+    assert main(["info"]) == 0
+    assert "real data: not found (looked in $FGI_REALDATA, then ../shared/realdata beside the checkout)" in capsys.readouterr().out
+
+
+def test_threads_follow_the_profile_and_the_load():
+    from fgi_core.config import resolve_threads
+
+    assert resolve_threads(1, cores=2, load=0.0) == (1, "1 thread (the profile asks for 1; 2 cores, load 0.0)")
+    assert resolve_threads(2, cores=2, load=0.2)[0] == 2
+    n, why = resolve_threads(2, cores=2, load=1.0)  # one core busy elsewhere: one thread, said so
+    assert n == 1 and "lowered from 2" in why and "WARNING" not in why
+    n, why = resolve_threads(None, cores=2, load=2.6)  # both busy: one thread, and a warning
+    assert n == 1 and "WARNING: the cores are busy (load 2.6 on 2)" in why
+    assert resolve_threads(8, cores=2, load=0.0)[0] == 2  # never more than the cores
+
+
+def test_a_stage_sets_and_records_its_threads(tmp_path):
+    import torch
+
+    from fgi_core.runs import start_stage
+
+    before = torch.get_num_threads()
+    try:
+        ctx = start_stage("03_teacher_training", profile="quick", dataset="synthetic", run_dir=str(tmp_path / "run"), device="cpu")
+        env = json.loads((ctx.run_dir / "env.json").read_text())
+        assert torch.get_num_threads() == env["threads"]["n"] == 1 and "asks for 1" in env["threads"]["reason"]
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_bad_profile_is_named(capsys):
