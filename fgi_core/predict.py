@@ -2,10 +2,13 @@
 
 A stage folder written by :func:`fgi_core.train.fit` holds ``checkpoints/best.pt`` (and
 ``last.pt``) with the state dicts of its networks: ``teacher`` (stage 1), ``teacher`` and
-``student`` (stage 2), or ``network`` (a baseline). :func:`load_predictor` rebuilds the network
-from the shapes in its state dict (widths, text width, fusion on or off, one or two levels), so
-any checkpoint this project wrote can be loaded without remembering how it was configured; only
-the input side comes from the run's ``config.json`` (or the ``image_size`` argument).
+``student`` (stage 2), or ``network`` (a baseline), and each network's ``models`` entry, the
+model kind and constructor arguments :func:`fgi_core.models.create_model` recorded.
+:func:`load_predictor` rebuilds the network from that entry, so a checkpoint loads without
+remembering how it was configured; only the input side comes from the run's ``config.json`` (or
+the ``image_size`` argument). A checkpoint written before the entry existed is rebuilt from the
+shapes in its state dict (:func:`network_from_state`, with a warning);
+:func:`upgrade_checkpoint` adds the entry to it.
 
 Example:
     >>> predictor = load_predictor("runs/kvasir/cpu-seed0", network="student")   # doctest: +SKIP
@@ -14,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -27,7 +31,7 @@ from .config import get_profile, look_up_option, resolve_device
 from .evaluate import resize_probability
 
 __all__ = ["Predictor", "load_predictor", "predict_folder", "network_from_state", "widths_from_state", "student_teacher_widths",
-           "find_checkpoint", "checkpoint_networks", "pick_network", "NETWORKS"]
+           "find_checkpoint", "checkpoint_networks", "pick_network", "upgrade_checkpoint", "NETWORKS"]
 
 #: What ``network=`` may name: the FGI networks, or ``network`` for a baseline's single model.
 NETWORKS = ("student", "teacher", "network")
@@ -76,7 +80,8 @@ def student_teacher_widths(state: dict[str, torch.Tensor], networks: Mapping[str
 
 def network_from_state(name: str, state: dict[str, torch.Tensor],
                        networks: Mapping[str, dict] | None = None) -> tuple[str, nn.Module]:
-    """Rebuild the module a checkpoint's ``name`` entry was saved from (weights not loaded).
+    """Rebuild the module a checkpoint's ``name`` entry was saved from (weights not loaded), for
+    checkpoints without a ``models`` entry (written before checkpoints recorded their models).
 
     Every width comes from the state dict's tensor shapes (:func:`widths_from_state`); a
     student's teacher widths from :func:`student_teacher_widths` (the teacher's own state when
@@ -321,7 +326,7 @@ def load_predictor(
     if network not in nets:
         raise KeyError(f"{ckpt} holds {sorted(nets)}, not {network!r}: name one of those (network=..., "
                        f"--network ...), or leave it out to use the one the checkpoint is for")
-    kind, module = network_from_state(network, nets[network], nets)
+    kind, module = _network_of(state, network, ckpt)
     module.load_state_dict(nets[network])
     run = Path(run_dir) if run_dir is not None else _run_folder_of(ckpt)
     size = image_size or _image_size_from_run(run)
@@ -338,6 +343,37 @@ def load_predictor(
 
     activation = stored_activation(state, network, ckpt.parent.parent)
     return Predictor(module.to(dev).eval(), kind, int(size), channels, dev, ckpt, text, activation)
+
+
+def _network_of(state: dict, network: str, checkpoint: Path) -> tuple[str, nn.Module]:
+    """(kind, module) of checkpoint ``state``'s ``network``: from its ``models`` entry, else (an
+    old checkpoint) guessed from its weights' shapes with a warning."""
+    spec = (state.get("models") or {}).get(network)
+    if spec is not None:
+        from .models import model_from_spec
+
+        return spec["kind"], model_from_spec(spec)
+    warnings.warn(f"{checkpoint} does not name the model of {network!r} (written before checkpoints did): rebuilt "
+                  f"from its weights' shapes; retrain it, or re-save it with fgi_core.predict.upgrade_checkpoint",
+                  FutureWarning, stacklevel=3)
+    return network_from_state(network, state["networks"][network], state["networks"])
+
+
+def upgrade_checkpoint(checkpoint: str | Path) -> dict[str, dict]:
+    """Add the ``models`` entry to a checkpoint written without it (each network rebuilt from its
+    weights' shapes, :func:`network_from_state`); rewrite it in place. Returns the entry."""
+    from .io import atomic_path
+    from .models import model_from_spec
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    nets, models = state["networks"], dict(state.get("models") or {})
+    for name in sorted(set(nets) - set(models)):
+        models[name] = network_from_state(name, nets[name], nets)[1].model_spec
+        model_from_spec(models[name]).load_state_dict(nets[name])  # strict: the guess holds the weights
+    state["models"] = models
+    with atomic_path(Path(checkpoint)) as tmp:
+        torch.save(state, tmp)
+    return models
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")

@@ -237,7 +237,8 @@ def tiny_run(tmp_path) -> Path:
     (run / "config.json").write_text(json.dumps({"05_evaluation": {"profile": "quick", "dataset": "synthetic", "seed": 0}}))
     torch.manual_seed(0)
     net = create_model("unet", in_channels=3, widths=TINY_WIDTHS)
-    torch.save({"iteration": 1, "networks": {"network": net.state_dict()}, "activations": {"network": "softmax"}},
+    torch.save({"iteration": 1, "networks": {"network": net.state_dict()}, "activations": {"network": "softmax"},
+                "models": {"network": net.model_spec}},
                stage / "checkpoints" / "best.pt")
     return run
 

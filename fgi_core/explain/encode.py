@@ -2,10 +2,9 @@
 
 One interface, :class:`TextEncoder`, wraps a Hugging Face ``AutoTokenizer`` (fast, Rust
 ``tokenizers`` backed) and an encoder-only ``AutoModel`` (BERT, RoBERTa, MiniLM, ...), frozen
-(``requires_grad_(False)``, ``eval()``). A local plain-BERT folder (the default MiniLM) loads
-through :mod:`fgi_core.explain.bert` instead: the same tokens and hidden states (tested against
-transformers) without importing transformers, ~6 s less in every process that encodes text.
-Each text becomes its own token sequence, with no pooling:
+(``requires_grad_(False)``, ``eval()``); transformers is imported when an encoder is loaded
+(:func:`load_tokenizer`, :class:`TextEncoder`), with an error naming the pip package when it is
+missing. Each text becomes its own token sequence, with no pooling:
 
 * ``EncodedText.tokens``: float32 ``L x D`` -- the model's last hidden state, only the real
   tokens of that text (special tokens included, padding removed); ``D = config.hidden_size``
@@ -71,6 +70,7 @@ __all__ = [
     "DEFAULT_ENCODER",
     "DEFAULT_MAX_LENGTH",
     "create_text_encoder",
+    "load_tokenizer",
     "pool",
 ]
 
@@ -197,11 +197,7 @@ class TextEncoder:
         dim: D, the model's ``config.hidden_size``.
         max_length: tokens per text at most, special tokens included (truncation on).
         device: torch device string.
-        tokenizer, model: the loaded objects: for a local plain-BERT folder (MiniLM, the
-            default) :mod:`fgi_core.explain.bert`'s, equal to transformers' and without
-            importing it (~6 s per process); otherwise transformers' ``AutoTokenizer`` /
-            ``AutoModel``.
-        implementation: ``"fgi_core.explain.bert"`` or ``"transformers"``.
+        tokenizer, model: transformers' ``AutoTokenizer`` (fast) and ``AutoModel``.
     """
 
     def __init__(
@@ -246,20 +242,12 @@ class TextEncoder:
         self.path = path
         kw = local_only_kwargs(is_local, local_files_only)
 
-        light = _load_light(path, dtype) if is_local else None
-        if light is not None:
-            self.tokenizer, self.model = light
-            self.implementation = "fgi_core.explain.bert"
-        else:
-            from transformers import AutoModel, AutoTokenizer
-
-            try:
-                with quiet_loading(progress):
-                    self.tokenizer = AutoTokenizer.from_pretrained(path, **kw)
-                    self.model = AutoModel.from_pretrained(path, dtype=dtype, **kw)
-            except OSError as err:
-                raise _unavailable(self.name, path, is_local, err) from err
-            self.implementation = "transformers"
+        try:
+            self.tokenizer = load_tokenizer(path, progress=progress, **kw)
+            with quiet_loading(progress):
+                self.model = _transformers().AutoModel.from_pretrained(path, dtype=dtype, **kw)
+        except OSError as err:
+            raise _unavailable(self.name, path, is_local, err) from err
         self._check_and_freeze()
 
     def _check_and_freeze(self) -> None:
@@ -320,7 +308,7 @@ class TextEncoder:
                     rows = [[1] * lengths[i] + [0] * (width - lengths[i]) for i in idx]
                     batch["attention_mask"] = torch.tensor(rows, dtype=torch.long, device=self.device)
                 out = self.model(**batch)
-                out = getattr(out, "last_hidden_state", out).float().cpu().numpy()  # light BERT: the tensor itself
+                out = out.last_hidden_state.float().cpu().numpy()
                 for row, i in enumerate(idx):
                     hidden[i] = np.ascontiguousarray(out[row, : lengths[i]], dtype=np.float32)
         return hidden
@@ -382,18 +370,23 @@ class TextEncoder:
         return results
 
 
-def _load_light(folder: str, dtype: Any):
-    """``(tokenizer, model)`` of a local plain-BERT folder without transformers
-    (:mod:`fgi_core.explain.bert`, equal outputs, ~6 s less per process), else None."""
-    from .bert import load_bert, load_fast_tokenizer
-
+def _transformers():
+    """The ``transformers`` module, imported on first use (in the manner of MONAI's
+    ``optional_import``): an ImportError naming the pip package when it is not installed."""
     try:
-        tokenizer = load_fast_tokenizer(folder)
-        model = load_bert(folder, dtype=dtype) if tokenizer is not None else None
-    except Exception as err:  # noqa: BLE001 -- no tokenizers / safetensors, an unreadable file: transformers decides
-        log.info("light BERT path off for %s: %s: %s", folder, type(err).__name__, err)
-        return None
-    return (tokenizer, model) if model is not None else None
+        import transformers
+    except ImportError as err:
+        raise ImportError("text encoders need the package 'transformers': pip install transformers") from err
+    return transformers
+
+
+def load_tokenizer(path: str | os.PathLike, *, progress: bool = False, **kwargs: Any):
+    """transformers' ``AutoTokenizer`` of a text encoder (a local folder or a hub id): the
+    tokenizer :class:`TextEncoder` uses, e.g. to label tokens (``kwargs`` go to
+    ``from_pretrained``, such as ``local_files_only=True``)."""
+    tokenizer_cls = _transformers().AutoTokenizer
+    with quiet_loading(progress):
+        return tokenizer_cls.from_pretrained(os.fspath(path), **kwargs)
 
 
 def _token_range(offsets: Sequence[Sequence[int]], special: Sequence[int], start: int, end: int) -> tuple[int, int]:

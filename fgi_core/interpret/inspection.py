@@ -147,17 +147,10 @@ def _token_labels(explain_dir: Path, texts: Mapping[str, str]) -> dict[str, list
     from ..io import read_json
 
     try:
-        from ..explain.bert import load_fast_tokenizer
+        from ..explain.encode import load_tokenizer
 
         encoder = read_json(explain_dir / "manifest.json")["encoder"]
-        tok = load_fast_tokenizer(encoder["path"])  # the same tokens, without importing transformers
-        if tok is None:
-            from transformers import AutoTokenizer
-
-            from ..explain.hub import quiet_loading
-
-            with quiet_loading(False):
-                tok = AutoTokenizer.from_pretrained(encoder["path"], local_files_only=True)
+        tok = load_tokenizer(encoder["path"], local_files_only=True)
         out = {}
         for i, t in texts.items():
             ids = tok(t, truncation=True, max_length=int(encoder.get("max_length", 128)))["input_ids"]

@@ -11,7 +11,10 @@ at any size. Modules, one idea each:
 
 One entry point builds any of them by name, :func:`create_model` (tiny widths for tests and the
 quick profile; the authors' widths by default), from the registry :data:`MODELS`
-(:func:`register_model`, :func:`list_models`; the style of :mod:`fgi_core.registry`).
+(:func:`register_model`, :func:`list_models`; the style of :mod:`fgi_core.registry`). The
+network it returns carries ``model_spec = {"kind": ..., "args": {...}}`` (its constructor's
+arguments, JSON-able); checkpoints written by :func:`fgi_core.train.fit` store it, and
+:func:`fgi_core.predict.load_predictor` rebuilds the network from it (:func:`model_from_spec`).
 
 Example:
     >>> import torch
@@ -28,10 +31,14 @@ Example:
     True
     >>> count_parameters(create_model("unet", widths=tiny))
     492458
+    >>> student.model_spec["kind"], student.model_spec["args"]["teacher_widths"]
+    ('student', [8, 16, 32, 64, 128, 16])
 """
 from __future__ import annotations
 
-from typing import Any
+import inspect
+import json
+from typing import Any, Mapping
 
 import torch.nn as nn
 
@@ -54,6 +61,7 @@ __all__ = [
     "activation_for_loss",
     "stored_activation",
     "create_model",
+    "model_from_spec",
     "count_parameters",
     "FGITeacher",
     "FGIStudent",
@@ -77,11 +85,8 @@ MODELS: Registry = Registry("model kind")
 
 
 def register_model(kind: str):
-    """Class decorator: make a network constructible by ``create_model(kind, ...)``.
-
-    A network that :func:`fgi_core.predict.network_from_state` must rebuild from a checkpoint
-    needs a rule there too.
-    """
+    """Class decorator: make a network constructible by ``create_model(kind, ...)`` (and so
+    rebuilt from any checkpoint that :func:`fgi_core.train.fit` writes of it)."""
     return MODELS.register(kind)
 
 
@@ -99,12 +104,44 @@ def create_model(kind: str, **kwargs: Any) -> nn.Module:
     """Build a network by name: ``teacher``, ``student``, ``unet`` or ``gazemedseg``.
 
     ``kwargs`` go to the class (e.g. ``text_dim``, ``widths``, ``teacher_widths``, ``levels``).
+    The network gets ``model_spec = {"kind": kind, "args": {...}}``: every constructor
+    argument (defaults filled in; tuples as lists), what checkpoints record to rebuild it.
 
     Raises:
         ValueError: an unknown kind, with the allowed ones and "Did you mean ...".
-        TypeError: an argument the class does not take.
+        TypeError: an argument the class does not take, or one that is not JSON-able.
     """
-    return MODELS.lookup(kind)(**kwargs)
+    cls = MODELS.lookup(kind)
+    bound = inspect.signature(cls).bind(**kwargs)
+    bound.apply_defaults()
+    args = {}
+    for name, value in bound.arguments.items():
+        how = bound.signature.parameters[name].kind
+        if how is not inspect.Parameter.VAR_POSITIONAL:  # (empty: only keywords are passed)
+            args.update(value if how is inspect.Parameter.VAR_KEYWORD else {name: value})
+    args = {k: _jsonable(v, f"create_model({kind!r}) argument {k!r}") for k, v in args.items()}
+    model = cls(**kwargs)
+    model.model_spec = {"kind": kind, "args": args}
+    return model
+
+
+def model_from_spec(spec: Mapping[str, Any]) -> nn.Module:
+    """The network a ``model_spec`` (``{"kind": ..., "args": {...}}``, as :func:`create_model`
+    records it) describes, with fresh weights."""
+    return create_model(spec["kind"], **spec["args"])
+
+
+def _jsonable(value: Any, what: str) -> Any:
+    """``value`` with tuples (and arrays) as lists, numpy scalars as numbers; TypeError if not JSON-able."""
+    value = value.tolist() if hasattr(value, "tolist") else value  # numpy / torch scalars and arrays
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v, what) for v in value]
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} is {type(value).__name__}: model arguments must be JSON-able (numbers, strings, "
+                        "lists, dicts) so that checkpoints can record them") from None
+    return value
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

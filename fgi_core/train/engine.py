@@ -15,6 +15,11 @@ Output folder (``<run_dir>/<stage>/``)::
     summary.json           best validation Dice and its iteration, seconds per iteration, the
                            precision used, each network's output activation, warnings
 
+Both checkpoints name their networks (:func:`network_checkpoint`): ``networks`` (state dicts),
+``activations`` and ``models`` (``{name: {"kind": ..., "args": {...}}}``, the ``model_spec`` of
+each network built by :func:`fgi_core.models.create_model`), from which
+:func:`fgi_core.predict.load_predictor` rebuilds them.
+
 ``resume=True`` continues from ``last.pt`` and ends at the same weights as an uninterrupted run
 on the CPU (batch order, flips, DARM / CutMix draws and the optimiser state are all restored).
 
@@ -49,7 +54,7 @@ from ..plots.training import plot_curves  # noqa: F401 - the figure lives in fgi
 from .data import BatchSampler, TrainingData, flip_batch
 
 __all__ = ["TrainConfig", "Method", "fit", "validation_dice", "validation_scores", "plot_curves", "load_networks",
-           "StaleCheckpointError", "COLLAPSE_RULE"]
+           "network_checkpoint", "StaleCheckpointError", "COLLAPSE_RULE"]
 
 #: A validation counts as collapsed when its Dice is under ``dice`` or more than ``empty`` of the
 #: images get an empty prediction; ``patience`` such validations in a row raise the alarm.
@@ -193,52 +198,9 @@ def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     # picks it on CUDA by itself, not on the CPU): bit-identical parameters (checked after 6
     # joint steps, AdamW and SGD), and a quick-profile UNet step 0.061 -> 0.055 s on 2 AVX2 cores.
     if cfg.optimizer == "sgd":
-        return optimizer_class(torch.optim.SGD)(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                                                weight_decay=cfg.weight_decay, foreach=True)
-    return optimizer_class(torch.optim.AdamW)(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-
-
-#: torch.optim methods wrapped in ``torch._disable_dynamo`` (see :func:`optimizer_class`).
-_DYNAMO_WRAPPED = ("add_param_group", "zero_grad", "state_dict", "load_state_dict")
-_WITHOUT_DYNAMO: dict[type, type] = {}
-
-
-def optimizer_class(base: type) -> type:
-    """``base`` (``torch.optim.AdamW`` or ``SGD``) without importing ``torch._dynamo`` (~2.5 s
-    in every process that trains, a sixth of a quick notebook).
-
-    torch.optim runs ``step`` inside a guard that imports torch._dynamo to place a graph break,
-    and wraps four methods in ``torch._disable_dynamo``, which imports it on the first call to
-    build the wrapper; outside ``torch.compile`` neither does anything else. The subclass runs
-    the same undecorated ``step`` under ``no_grad`` (what the guard does for an optimizer that
-    is not ``differentiable``), and the four methods are given themselves as that wrapper. The
-    arithmetic is torch's own (tested bit-identical). The four marks hold for the whole process:
-    a ``torch.compile`` run later in it traces into those methods instead of skipping them.
-    When torch._dynamo is loaded already (someone compiles in this process) or this torch lays
-    its optimizers out otherwise, ``base`` is returned as it is.
-    """
-    import inspect
-    import sys
-
-    raw_step = inspect.unwrap(base.step)  # under torch's guard (and the hook wrapper of a used class)
-    raw_step = None if raw_step is base.step else raw_step
-    wrapped = [getattr(getattr(torch.optim.Optimizer, n, None), "__wrapped__", None) for n in _DYNAMO_WRAPPED]
-    if "torch._dynamo" in sys.modules or raw_step is None or None in wrapped:
-        return base
-    if base not in _WITHOUT_DYNAMO:
-        for fn in wrapped:
-            if getattr(fn, "__dynamo_disable", None) is None:
-                setattr(fn, "__dynamo_disable", fn)
-
-        @torch.no_grad()
-        def step(self, closure=None):
-            return raw_step(self, closure)
-
-        qualname = f"_{base.__name__}WithoutDynamoImport"  # a module global, so that it pickles
-        cls = type(base.__name__, (base,), {"step": step, "__doc__": base.__doc__, "__module__": __name__,
-                                            "__qualname__": qualname})
-        globals()[qualname] = _WITHOUT_DYNAMO[base] = cls
-    return _WITHOUT_DYNAMO[base]
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                               weight_decay=cfg.weight_decay, foreach=True)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, epoch_length: int = 1) -> torch.optim.lr_scheduler.LambdaLR:
@@ -257,6 +219,15 @@ def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, epoch_length: int = 
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * position(step)))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def network_checkpoint(method: Method) -> dict[str, Any]:
+    """What every checkpoint holds about ``method``'s networks: ``networks`` (name -> state dict),
+    ``activations`` and ``models`` (name -> ``model_spec``, for each network that has one: those
+    built by :func:`fgi_core.models.create_model`)."""
+    nets = method.networks
+    return {"networks": {n: m.state_dict() for n, m in nets.items()}, "activations": method.activations,
+            "models": {n: m.model_spec for n, m in nets.items() if getattr(m, "model_spec", None)}}
 
 
 def _save(path: Path, state: dict) -> None:
@@ -346,9 +317,6 @@ class _Run:
     @property
     def ckpt_dir(self) -> Path:
         return self.out_dir / "checkpoints"
-
-    def weights(self) -> dict:
-        return {n: m.state_dict() for n, m in self.method.networks.items()}
 
 
 def _setup(method: Method, train: TrainingData, val: TrainingData | None, out_dir: Path,
@@ -463,8 +431,7 @@ def _validate(run: _Run, val: TrainingData, row: dict, done: int, bar) -> str | 
     if row["val_dice"] > run.best:
         run.best, run.best_it = row["val_dice"], done
         if run.main:
-            _save(run.ckpt_dir / "best.pt", {"iteration": done, "val_dice": run.best, "networks": run.weights(),
-                                             "activations": run.method.activations})
+            _save(run.ckpt_dir / "best.pt", {"iteration": done, "val_dice": run.best, **network_checkpoint(run.method)})
     bar.set_postfix(val_dice=f"{row['val_dice']:.3f}", loss=f"{row['total']:.3f}")
     return stopped
 
@@ -485,11 +452,11 @@ def _checkpoint(run: _Run, iteration: int) -> None:
         return
     _write_log(run)  # readable while training runs, and never ahead of the checkpoint
     _save(run.ckpt_dir / "last.pt", {
-        "iteration": iteration, "networks": run.weights(),
+        "iteration": iteration, **network_checkpoint(run.method),
         "optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(), "sampler": run.sampler.state_dict(),
         "aug": run.aug.get_state(), "noise": noise_states[0], "noise_ranks": noise_states, "torch_rng": torch.get_rng_state(),
         "best": run.best, "best_iteration": run.best_it, "log": run.rows, "method": run.method.config,
-        "train_config": asdict(run.cfg), "world_size": run.world, "activations": run.method.activations,
+        "train_config": asdict(run.cfg), "world_size": run.world,
         "collapsed_streak": run.collapsed_streak, "warnings": run.warnings_seen,
     })
 
@@ -518,8 +485,7 @@ def _finish(run: _Run, summary: dict, validated: bool, end: int) -> None:
     """Rank 0 writes ``best.pt`` (no validation), ``log.csv``, ``curves.png``, ``summary.json``."""
     if run.main:
         if not validated and end == run.cfg.iterations:
-            _save(run.ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, "networks": run.weights(),
-                                             "activations": run.method.activations})
+            _save(run.ckpt_dir / "best.pt", {"iteration": end, "val_dice": None, **network_checkpoint(run.method)})
         _write_log(run)
         if run.rows:
             plot_curves(run.rows, run.out_dir / "curves.png", run.method.name)
