@@ -2,7 +2,8 @@
 
 Every figure of :mod:`fgi_core.plots` takes its colours from :data:`COLOURS` (RGB in [0, 1])
 and its colour maps from :data:`HEAT_CMAP` / :data:`FIXATION_CMAP`, so that M_hc is the same
-green, the prediction the same red and the ground truth the same blue on every figure.
+green, the prediction the same cyan and the ground truth the same blue on every figure. No mask
+is red: endoscopy images are.
 
 Fixations are placed with the project's one rule, :func:`fgi_core.gaze.coords.pixel_indices`:
 a fixation at normalised ``(x, y)`` falls on pixel ``(row, col)``, and is drawn at the centre of
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "COLOURS",
+    "COLOUR_NAMES",
     "MASK_COLOURS",
     "LAYER_COLOURS",
     "HEAT_CMAP",
@@ -40,11 +42,11 @@ __all__ = [
 COLOURS: dict[str, tuple[float, float, float]] = {
     "m_hc": (0.1, 0.9, 0.2),  # high-confidence pseudo-mask: green
     "m_bc": (1.0, 0.75, 0.0),  # broad-coverage pseudo-mask: amber
-    "prediction": (1.0, 0.15, 0.15),  # a network's predicted region: red
+    "prediction": (0.0, 0.9, 1.0),  # a network's predicted region: cyan (red would vanish on endoscopy)
     "gt": (0.2, 0.5, 1.0),  # ground truth: blue
     "foreground": (0.1, 0.9, 0.2),  # a label map's foreground (label 1): green
-    "background": (0.9, 0.1, 0.1),  # a label map's background (label 0): red
-    "only_first": (1.0, 0.1, 0.1),  # difference of two regions: in the first only (teacher), red
+    "background": (0.75, 0.3, 1.0),  # a label map's background (label 0): violet (not red: endoscopy is red)
+    "only_first": (1.0, 0.9, 0.0),  # difference of two regions: in the first only (teacher), yellow
     "only_second": (0.1, 0.3, 1.0),  # ... in the second only (student), blue
     "both": (1.0, 1.0, 1.0),  # ... in both, white
     "gt_on_difference": (0.1, 0.9, 0.2),  # truth outline where blue is taken (difference panels): green
@@ -52,6 +54,10 @@ COLOURS: dict[str, tuple[float, float, float]] = {
 
 #: The table's old names (``viz.MASK_COLOURS``, ``widgets.LAYER_COLOURS``).
 MASK_COLOURS = LAYER_COLOURS = COLOURS
+
+#: Names of the colours, for titles that say what a colour means ("cyan: p >= 0.5").
+COLOUR_NAMES = {"m_hc": "green", "m_bc": "amber", "prediction": "cyan", "gt": "blue", "foreground": "green", "background": "violet",
+                "only_first": "yellow", "only_second": "blue", "both": "white"}
 
 #: Colour map of soft maps (heatmap, refined map, probabilities, attention) in [0, 1].
 HEAT_CMAP = "jet"

@@ -153,8 +153,10 @@ def plot_gaze_statistics(
             ax.hist(rec[name], bins=bins, alpha=0.5, density=True, label=recorded_label, color="tab:blue")
         else:
             ax.axvline(ref_lines[name], color="tab:blue", lw=2, label=f"{recorded_label} median")
-        ax.axvline(np.median(sim[name]), color="tab:orange", ls="--", lw=1.5)
+        ax.axvline(np.median(sim[name]), color="tab:orange", ls="--", lw=1.5, label="simulated median")
         ax.set_title(name, fontsize=9)
+        ax.set_xlabel(name, fontsize=8)
+        ax.set_ylabel("density (share of images per unit)", fontsize=7)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

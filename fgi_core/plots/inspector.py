@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from .colours import COLOURS, draw_fixations
+from .colours import COLOUR_NAMES, COLOURS, HEAT_CMAP, draw_fixations
 from .layers import _rgb_float, compose, stretch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -240,7 +240,7 @@ def plot_view(record, view: View = View(), attention: Sequence[np.ndarray] | Non
     """One image as the inspector shows it: three panels.
 
     1. **layers** -- :func:`compose` of the layers on in ``view.layers`` (heatmap and refined map
-       as jet heat, M_bc amber and M_hc green fills, the prediction ``p >= threshold`` as a red
+       as jet heat, M_bc amber and M_hc green fills, the prediction ``p >= threshold`` as a cyan
        fill with outline, ground truth as a blue outline) and the fixations
        (:func:`~fgi_core.plots.colours.draw_fixations`): one circle per fixation at the centre of
        its pixel, area proportional to its duration, coloured and numbered in fixation order,
@@ -291,7 +291,7 @@ def _links_text(rec, row, metric: str, source: str, columns) -> str:
 
 def plot_links(records: Sequence, frame: "pd.DataFrame", metric: str, source: str = "student",
                threshold: float = 0.5, title: str = "", size: float = 2.3) -> "matplotlib.figure.Figure":
-    """One row per record: fixations on the image, the heatmap, the prediction (red) with truth
+    """One row per record: fixations on the image, the heatmap, the prediction (cyan) with truth
     (blue outline), and the row's numbers from ``frame`` (indexed by id).
 
     Returns:
@@ -317,19 +317,20 @@ def plot_links(records: Sequence, frame: "pd.DataFrame", metric: str, source: st
         region = rec.prob[source] >= threshold
         outl = [(region, COLOURS["prediction"])] + ([(rec.gt, COLOURS["gt"])] if rec.gt is not None else [])
         axes[r, 2].imshow(compose(rec.image, [(rec.prob[source], 0.5)], outlines=outl))
-        axes[r, 2].set_title(f"{source} p (red: p >= {threshold:.2f}; blue: truth)", fontsize=7)
+        axes[r, 2].set_title(f"{source} p ({COLOUR_NAMES['prediction']}: p >= {threshold:.2f}; blue: truth)", fontsize=7)
         text = _links_text(rec, frame.loc[rec.id], metric, source, frame.columns)
         axes[r, 3].text(0.0, 1.0, text, transform=axes[r, 3].transAxes, va="top", fontsize=7, family="monospace")
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    _heat_colorbar(fig, axes[:, 1:3], "heatmap (0-1) and p(lesion)")
     return fig
 
 
 def plot_teacher_student(records: Sequence, threshold: float = 0.5, scores: Mapping[str, float] | None = None,
                          size: float = 2.3) -> "matplotlib.figure.Figure":
     """Where teacher and student differ: per record the teacher's and the student's regions, and
-    a difference panel (red: teacher only, blue: student only, white: both; truth outlined green).
+    a difference panel (yellow: teacher only, blue: student only, white: both; truth outlined green).
 
     ``scores``: id -> Dice between the two regions, added to the titles.
 
@@ -352,7 +353,7 @@ def plot_teacher_student(records: Sequence, threshold: float = 0.5, scores: Mapp
         difference = [(t & ~s, COLOURS["only_first"], 0.7), (s & ~t, COLOURS["only_second"], 0.7), (t & s, COLOURS["both"], 0.5)]
         axes[r, 2].imshow(compose(rec.image, fills=difference, outlines=gt))
         d = (scores or {}).get(rec.id)
-        axes[r, 2].set_title("red: teacher only, blue: student only" + (f"\nDice(teacher, student) {d:.2f}" if d is not None else ""), fontsize=7)
+        axes[r, 2].set_title("yellow: teacher only, blue: student only" + (f"\nDice(teacher, student) {d:.2f}" if d is not None else ""), fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -442,7 +443,19 @@ def plot_attention_grid(record, attention: Sequence[np.ndarray], fields: Sequenc
                 ax.text(-0.05, 0.5, f, transform=ax.transAxes, rotation=90, ha="right", va="center", fontsize=7)
     fig.suptitle(f"{record.id}: teacher attention per field (each map stretched from its min to its max)", fontsize=8)
     fig.tight_layout()
+    _heat_colorbar(fig, axes, "attention, stretched (0 = the map's min, 1 = its max)")
     return fig
+
+
+def _heat_colorbar(fig, axes, label: str) -> None:
+    """One colour bar for the heat overlays of ``axes`` (:data:`HEAT_CMAP` on 0..1)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    mappable = plt.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=HEAT_CMAP)
+    bar = fig.colorbar(mappable, ax=list(np.ravel(axes)), fraction=0.02, pad=0.01)
+    bar.set_label(label, fontsize=7)
+    bar.ax.tick_params(labelsize=6)
 
 
 # Old names (``fgi_core.widgets.render_*``).

@@ -129,11 +129,13 @@ def overlay(ax, image: np.ndarray, layer: np.ndarray, kind: str = "heat", colour
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
     if kind == "heat":
         ax.imshow(layer, cmap=HEAT_CMAP, alpha=alpha, vmin=0, vmax=1)
-    else:
+    else:  # a light fill and a full-colour outline: the region reads on any image
+        inside = np.asarray(layer) > 0
         rgba = np.zeros((*np.shape(layer), 4))
         rgba[..., :3] = colour
-        rgba[..., 3] = alpha * (np.asarray(layer) > 0)
-        ax.imshow(rgba)
+        rgba[..., 3] = 0.5 * alpha * inside
+        rgba[outline(inside), 3] = 1.0
+        ax.imshow(rgba, interpolation="nearest")
     if contour is not None and np.asarray(contour).any():
         ax.contour(np.asarray(contour, float), levels=[0.5], colors=[COLOURS["gt"]], linewidths=1.2)
     ax.set_axis_off()

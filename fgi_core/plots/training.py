@@ -42,8 +42,9 @@ def plot_curves(log_rows: list[dict], path: str | Path | None = None, title: str
     loss_keys = [k for k in log_rows[0] if k not in skip] if log_rows else []
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     handles = []
-    for k in loss_keys:
-        handles += axes[0].plot(its, [r[k] for r in log_rows], label=k, lw=1.2 if k == "total" else 1)
+    for k in loss_keys:  # the total dashed and black, so a term equal to it (a stage of one term) still shows
+        style = {"ls": "--", "color": "k", "lw": 1.4, "zorder": 3} if k == "total" else {"lw": 1}
+        handles += axes[0].plot(its, [r[k] for r in log_rows], label=k, **style)
     axes[0].set_xlabel("iteration")
     axes[0].set_ylabel("loss")
     if log_rows and "rampup" in log_rows[0]:
@@ -94,15 +95,18 @@ def plot_panels(rows: Sequence[Sequence[tuple]], size: float = 2.4, colorbar: st
     """A grid of panels; each panel is ``(image, layer, kind, title)``.
 
     ``kind``: ``"heat"`` (soft map H x W in [0, 1]; over the image, or in full colour when
-    ``image`` is None), ``"mask"`` (binary H x W, red), ``"labels"`` (an H x W label map with
-    1 = foreground green, 0 = background red, -1 = ignored, left uncoloured) or None (the image
-    alone). ``image`` may be H x W x 3 uint8, H x W grey, or None (``layer`` alone).
-    ``colorbar``: a label; when given, one colour bar (0..1, the heat panels' scale) is drawn on
-    the right of the grid.
+    ``image`` is None), ``"mask"`` (binary H x W, cyan outline and light fill), ``"labels"`` (an
+    H x W label map with 1 = foreground green, 0 = background violet, -1 = ignored, left
+    uncoloured) or None (the image alone). ``image`` may be H x W x 3 uint8, H x W grey, or None
+    (``layer`` alone). ``colorbar``: the label of the one colour bar (0..1, the heat panels'
+    scale) drawn on the right of the grid; a grid with a heat panel gets one labelled "value"
+    unless a label is given.
     """
     import matplotlib
     import matplotlib.pyplot as plt
 
+    if colorbar is None and any(panel[2] == "heat" for row in rows for panel in row):
+        colorbar = "value (0-1)"
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols + (0.6 if colorbar else 0), size * n_rows), squeeze=False)
     for ax in axes.flat:
