@@ -122,18 +122,18 @@ def test_networks_are_rebuilt_from_their_state_dicts(kind):
 
 
 # ---------------------------------------------------------------- on the shared quick run
-def test_fgi_evaluate_writes_the_eval_folder(quick_run, tmp_path, capsys):
+def test_fgi_evaluate_writes_the_eval_folder(tiny_run, tmp_path, capsys):
     from fgi_core.cli import main
     from fgi_core.cli_eval import METHOD_LABELS
 
     out = tmp_path / "eval"
-    assert main(["evaluate", str(quick_run), "--out", str(out)]) == 0
+    assert main(["evaluate", str(tiny_run), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| FGI student |" in printed and "| FGI teacher |" in printed and "paired Dice FGI student - FGI teacher" in printed
     per_image = pd.read_csv(out / "per_image.csv")
     summary = json.loads((out / "summary.json").read_text())
     n_val = summary["n_images"]
-    baselines = sorted(p.parent.name for p in (quick_run / "baselines").glob("*/checkpoints"))  # notebook 05 trains them
+    baselines = sorted(p.parent.name for p in (tiny_run / "baselines").glob("*/checkpoints"))  # notebook 05 trains them
     expected = {"FGI student", "FGI teacher"} | {METHOD_LABELS[b] for b in baselines}
     assert n_val > 0 and set(per_image.method) == expected and len(per_image) == len(expected) * n_val
     assert per_image[["dice", "iou"]].apply(lambda c: c.between(0, 1)).all().all()
@@ -142,23 +142,23 @@ def test_fgi_evaluate_writes_the_eval_folder(quick_run, tmp_path, capsys):
     # scored at the synthetic images' own size, not the 64-px training size
     assert set(zip(student.height, student.width)) == {(160, 192)}
     assert "FGI student" in (out / "table.md").read_text()
-    assert main(["evaluate", str(quick_run), "--out", str(tmp_path / "only"), "--no-baselines", "--networks", "student"]) == 0
+    assert main(["evaluate", str(tiny_run), "--out", str(tmp_path / "only"), "--no-baselines", "--networks", "student"]) == 0
     assert set(pd.read_csv(tmp_path / "only" / "per_image.csv").method) == {"FGI student"}
 
 
-def test_evaluate_a_split_file_and_a_checkpoint(quick_run, tmp_path):
+def test_evaluate_a_split_file_and_a_checkpoint(tiny_run, tmp_path):
     from fgi_core.cli_eval import evaluate_run
 
     split = tmp_path / "three.txt"
-    ids = pd.read_csv(quick_run / "gaze" / "quality.csv")["id"].astype(str).tolist()[:3]
+    ids = pd.read_csv(tiny_run / "gaze" / "quality.csv")["id"].astype(str).tolist()[:3]
     split.write_text("\n".join(ids) + "\n")
-    ckpt = quick_run / "student" / "checkpoints" / "last.pt"
+    ckpt = tiny_run / "student" / "checkpoints" / "last.pt"
     summary = evaluate_run(ckpt, split_file=split, out_dir=tmp_path / "e", progress=False)
     assert summary["n_images"] == 3 and list(summary["methods"]) == ["student"]
     assert summary["split"] == str(split)
 
 
-def test_fgi_predict_on_new_images(quick_run, tmp_path):
+def test_fgi_predict_on_new_images(tiny_run, tmp_path):
     from fgi_core.cli import main
     from fgi_core.predict import load_predictor, predict_folder
 
@@ -168,28 +168,28 @@ def test_fgi_predict_on_new_images(quick_run, tmp_path):
     for name, shape in (("a.png", (100, 130, 3)), ("b.jpg", (77, 90, 3))):
         cv2.imwrite(str(images / name), rng.integers(0, 255, shape, dtype=np.uint8))
     (images / "notes.txt").write_text("not an image")
-    assert main(["predict", str(quick_run), "--images", str(images), "--out", str(tmp_path / "out")]) == 0
+    assert main(["predict", str(tiny_run), "--images", str(images), "--out", str(tmp_path / "out")]) == 0
     for stem, shape in (("a", (100, 130)), ("b", (77, 90))):
         mask = cv2.imread(str(tmp_path / "out" / "masks" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
         assert mask.shape == shape and set(np.unique(mask)) <= {0, 255}
         assert cv2.imread(str(tmp_path / "out" / "overlays" / f"{stem}.png")).shape == (*shape, 3)
     assert len(pd.read_csv(tmp_path / "out" / "predictions.csv")) == 2
-    teacher = load_predictor(quick_run, "teacher")
+    teacher = load_predictor(tiny_run, "teacher")
     assert teacher.needs_text
     with pytest.raises(ValueError, match="new images have none: predict with the student"):
         predict_folder(teacher, images, tmp_path / "t")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="no images"):
-        predict_folder(load_predictor(quick_run), empty, tmp_path / "x")
+        predict_folder(load_predictor(tiny_run), empty, tmp_path / "x")
 
 
-def test_load_predictor_errors(tmp_path, quick_run):
+def test_load_predictor_errors(tmp_path, tiny_run):
     from fgi_core.predict import load_predictor
 
     with pytest.raises(FileNotFoundError, match="no best.pt for network 'student'"):
         load_predictor(tmp_path)
     with pytest.raises(ValueError, match="Unknown network 'studnet'.*Did you mean 'student'"):
-        load_predictor(quick_run, "studnet")
+        load_predictor(tiny_run, "studnet")
     with pytest.raises(KeyError, match="holds \\['teacher'\\], not 'student'"):
-        load_predictor(quick_run / "teacher", "student")
+        load_predictor(tiny_run / "teacher", "student")

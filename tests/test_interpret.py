@@ -361,7 +361,7 @@ def test_attention_table_and_summary_from_precomputed_attention():
     assert records[0]["stage"] == 1 and records[0]["field"] == "Location" and records[0]["n"] == 1 and len(records) == 8
 
 
-def test_load_inspection_from_the_quick_run(quick_run):
+def test_load_inspection_from_the_quick_run(tiny_run):
     from fgi_core.config import get_profile
     from fgi_core.data import create_dataset
     from fgi_core.io import read_json
@@ -369,12 +369,12 @@ def test_load_inspection_from_the_quick_run(quick_run):
     prof = get_profile("quick")
     ds = create_dataset("synthetic", n_images=prof.n_images, size=prof.synthetic_size, seed=0)
     ids = ds.split("val")[:2]
-    insp = I.load_inspection(ds, quick_run, prof, ids)
+    insp = I.load_inspection(ds, tiny_run, prof, ids)
     rec = insp[ids[0]]
     s = prof.image_size
     assert rec.image.shape == (s, s, 3) and rec.heatmap.shape == (s, s) and rec.gt.shape == (s, s)
     assert set(rec.prob) == {"teacher", "student"} and 0 <= rec.prob["student"].min() <= rec.prob["student"].max() <= 1
-    index = read_json(quick_run / "explain" / "embeddings_index.json")["images"][ids[0]]
+    index = read_json(tiny_run / "explain" / "embeddings_index.json")["images"][ids[0]]
     assert rec.token_spans == {k: tuple(v) for k, v in index["token_spans"].items()}
     assert len(rec.tokens) == index["length"] and rec.tokens[0] == "[CLS]"
     attn = insp.attention(ids[0])
@@ -382,7 +382,7 @@ def test_load_inspection_from_the_quick_run(quick_run):
     frame = I.measure(insp)
     assert frame.shape[0] == 2 and frame["student_cc"].between(-1, 1).all()
     with pytest.raises(FileNotFoundError, match="nowhere.*run notebooks/01_gaze_preprocessing.ipynb"):
-        I.load_inspection(ds, quick_run.parent / "nowhere", prof, ids)
+        I.load_inspection(ds, tiny_run.parent / "nowhere", prof, ids)
 
 
 def test_separation_auc_ci_strings_and_dataset_summary():
@@ -522,7 +522,7 @@ def test_a_student_not_at_half_its_teachers_width_is_rebuilt_from_the_checkpoint
     assert t.network.backbone.widths == TEACHER_WIDTHS and t.kind == "teacher"
 
 
-def test_load_inspection_reads_the_widths_from_the_checkpoints(quick_run, tmp_path):
+def test_load_inspection_reads_the_widths_from_the_checkpoints(tiny_run, tmp_path):
     """A run whose networks are not the profile's widths (a student not at half) still loads."""
     import shutil
 
@@ -531,7 +531,7 @@ def test_load_inspection_reads_the_widths_from_the_checkpoints(quick_run, tmp_pa
     from fgi_core.explain import load_text_embeddings
 
     run = tmp_path / "run"
-    shutil.copytree(quick_run, run, ignore=shutil.ignore_patterns("notebooks", "baselines", "eval", "interpret"))
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("notebooks", "baselines", "eval", "interpret"))
     embeddings, _ = load_text_embeddings(run)
     dim = next(iter(embeddings.values())).shape[1]
     for which in ("best", "last"):
