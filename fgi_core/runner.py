@@ -219,6 +219,8 @@ WIDGET_NOTE = ("<p><em>An interactive widget stands here in JupyterLab (it needs
 # $$display$$ or $inline$ (not \$, not inside code): the notebooks' math, as MathJax reads it.
 _MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\$)(.+?)(?<![\\$])\$", re.S)
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+# A Markdown link to a sibling notebook: ](02_vlm_explanation.ipynb) or with an #anchor.
+_NOTEBOOK_LINK = re.compile(r"\]\((\d\d_[\w-]+)\.ipynb(#[^)]*)?\)")
 #: Macros latex2mathml does not know, as ones it does (the HTML showed "\arg" and a missing glyph).
 _MACROS = {r"\arg": r"\operatorname{arg}", r"\setminus": r"\backslash"}
 
@@ -247,15 +249,16 @@ def markdown_with_mathml(text: str) -> str:
 
 
 def offline_notebook(nb):
-    """A copy of ``nb`` ready for an offline HTML rendering: formulas as MathML, widget views as a
-    note (their state is dropped: it would load the widget manager from a CDN)."""
+    """A copy of ``nb`` ready for an offline HTML rendering: formulas as MathML, links to the other
+    notebooks pointing at their ``.html`` renderings, widget views as a note (their state is
+    dropped: it would load the widget manager from a CDN)."""
     import copy
 
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            cell.source = markdown_with_mathml(cell.source)
+        if cell.cell_type == "markdown":  # the next notebook's link opens its rendering, beside this one
+            cell.source = _NOTEBOOK_LINK.sub(r"](\1.html\2)", markdown_with_mathml(cell.source))
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if _WIDGET_VIEW in data:
@@ -360,12 +363,25 @@ def _start_run(run_dir: Path, status: dict[str, Any], todo: int) -> Path:
         raise FileNotFoundError(f"notebook(s) {missing} not found in {folder} (recorded in {run_dir / STATUS_FILE})")
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
+    copy_docs(folder, run_dir)
     for name in sequence[todo:]:
         status["notebooks"][name] = {"status": "pending", "seconds": None, "started": None, "finished": None,
                                      "output": f"notebooks/{name}", "error": None}
     status["state"] = "running"
     _write_status(run_dir, status)
     return out_dir
+
+
+def copy_docs(notebooks_dir: Path, run_dir: Path) -> Path | None:
+    """Copy the repository's ``docs/`` (beside ``notebooks_dir``) into ``run_dir/docs``, so the
+    executed notebooks' links to ``../docs/*.md`` open from the run folder as they do from the
+    checkout; the copy is refreshed each run. None when there is no docs folder."""
+    import shutil
+
+    docs = Path(notebooks_dir).resolve().parent / "docs"
+    if not docs.is_dir():
+        return None
+    return Path(shutil.copytree(docs, Path(run_dir) / "docs", dirs_exist_ok=True))
 
 
 def _kernel_relay(status: dict[str, Any]):

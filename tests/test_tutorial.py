@@ -71,6 +71,38 @@ def test_each_notebook_has_an_html_rendering_linked_from_the_report(quick_run):
     assert "Smoke test, not results" in report and "benchmarks/results/kvasir_cpu.json" in report
 
 
+_MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_HREF = re.compile(r'href="([^"#][^"]*)"')
+
+
+def _local(target: str) -> str | None:
+    """The file part of a relative link, or None for a web address / an in-page anchor."""
+    if re.match(r"[a-z]+:", target) or target.startswith("#"):
+        return None
+    return target.split("#", 1)[0]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
+def test_every_link_of_a_committed_notebook_opens_from_the_checkout(path):
+    """JupyterLab serves the repository (make lab), so ../docs/ and the next notebook resolve."""
+    nb = nbformat.read(path, as_version=4)
+    links = [t for c in nb.cells if c.cell_type == "markdown" for t in map(_local, _MD_LINK.findall(c.source)) if t]
+    assert links, path.name
+    missing = [t for t in links if not (path.parent / t).exists()]
+    assert not missing, f"{path.name}: links that lead nowhere: {missing}"
+
+
+def test_every_link_of_the_html_renderings_opens_from_the_run_folder(quick_run):
+    """In the HTML, "Next" opens the next rendering and docs links reach the copy of docs/ in the run."""
+    for p in NOTEBOOKS:
+        page = html_path(quick_run / "notebooks" / p.name)
+        links = [t for t in map(_local, _HREF.findall(page.read_text())) if t]
+        assert not [t for t in links if t.endswith(".ipynb")], p.name  # the renderings link to each other
+        missing = [t for t in links if not (page.parent / t).exists()]
+        assert not missing, f"{page.name}: links that lead nowhere: {missing}"
+    assert (quick_run / "docs" / "method.md").is_file()
+
+
 def test_the_evaluation_shows_the_shipped_real_results_by_default(quick_run):
     nb = nbformat.read(quick_run / "notebooks" / "05_evaluation.ipynb", as_version=4)
     shown = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "")
