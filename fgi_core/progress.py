@@ -6,9 +6,11 @@ HTML rendering, where a widget bar is an empty box or a line of ``HBox(children=
 
 * :func:`batch_run` is True inside a kernel started by :func:`fgi_core.runner.run_notebooks`
   (the runner sets ``FGI_PROGRESS=text`` in the kernel's environment);
-* :func:`tqdm` is a drop-in for ``tqdm.auto.tqdm``: a plain text bar on stdout, updated at most
-  every few seconds, in such a kernel (or wherever ``FGI_PROGRESS=text``); ``FGI_PROGRESS=none``
-  turns the bars off; otherwise ``tqdm.auto``'s choice.
+* :func:`tqdm` is a drop-in for ``tqdm.auto.tqdm``: in such a kernel (or wherever
+  ``FGI_PROGRESS=text``) one plain text line on stdout when the bar closes (``gaze stage:
+  100%|####| 24/24 [00:00<00:00, 28.3img/s]``): a saved notebook keeps every update of a bar, so
+  a live bar there reads as a pile of half-done lines; ``FGI_PROGRESS=none`` turns the bars off;
+  otherwise ``tqdm.auto``'s choice.
 
 Example:
     >>> from fgi_core.progress import tqdm
@@ -17,6 +19,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import Any
@@ -25,7 +28,7 @@ __all__ = ["tqdm", "batch_run", "mode", "ENV", "TEXT_MININTERVAL"]
 
 #: The environment variable read here: ``text``, ``none`` or unset (``auto``).
 ENV = "FGI_PROGRESS"
-#: Seconds between two updates of a text bar (a saved notebook keeps every update).
+#: Seconds between two updates of a text bar (kept for callers; a batch run's bar shows only its end).
 TEXT_MININTERVAL = 5.0
 
 
@@ -43,8 +46,8 @@ def batch_run() -> bool:
 def tqdm(*args: Any, **kwargs: Any):
     """``tqdm.auto.tqdm(*args, **kwargs)``, except in a batch run: a text bar, or none.
 
-    In a batch run the bar writes to stdout (stderr shows as a red box in notebooks), in ASCII,
-    80 columns wide, at most every :data:`TEXT_MININTERVAL` seconds, and stays when done.
+    In a batch run the bar writes one line to stdout when it closes (stderr shows as a red box in
+    notebooks), in ASCII, 80 columns wide.
     """
     current = mode()
     if current == "auto":
@@ -60,4 +63,21 @@ def tqdm(*args: Any, **kwargs: Any):
     kwargs.setdefault("ncols", 80)
     kwargs.setdefault("mininterval", TEXT_MININTERVAL)
     kwargs["leave"] = True
-    return text(*args, **kwargs)
+    kwargs["delay"] = float("inf")  # no line while it runs ...
+    return _final_line_class()(*args, **kwargs)
+
+
+@functools.lru_cache(maxsize=1)
+def _final_line_class():
+    """tqdm's text bar that prints its final state once, when it closes (... one line at the end)."""
+    from tqdm.std import tqdm as text
+
+    class FinalLineBar(text):
+        def close(self) -> None:
+            if not self.disable and not getattr(self, "_final_shown", False):
+                self._final_shown = True
+                self.fp.write(self.format_meter(**self.format_dict) + "\n")
+                self.fp.flush()
+            super().close()
+
+    return FinalLineBar

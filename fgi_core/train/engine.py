@@ -235,6 +235,13 @@ def _save(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
+def warn_once(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn ``message`` under the name ``fgi_core.train`` rather than a caller's file: in a
+    notebook that file is the kernel's temporary cell file, a path that means nothing to a reader.
+    Shown once, as ``fgi_core.train: CollapseWarning: ...`` (no second printed copy)."""
+    warnings.warn_explicit(message, category, filename="fgi_core.train", lineno=0, module="fgi_core.train")
+
+
 class CollapseWarning(UserWarning):
     """Validation says the network predicts (almost) nothing: see :data:`COLLAPSE_RULE`."""
 
@@ -424,8 +431,7 @@ def _validate(run: _Run, val: TrainingData, row: dict, done: int, bar) -> str | 
     if alarm:
         run.warnings_seen.append(alarm)
         if run.main:
-            warnings.warn(alarm, CollapseWarning, stacklevel=3)
-            bar.write(f"WARNING: {alarm}")
+            warn_once(alarm, CollapseWarning)
         if run.cfg.collapse == "stop":
             stopped = f"collapse at iteration {done}"
     if row["val_dice"] > run.best:

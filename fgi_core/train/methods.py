@@ -429,12 +429,14 @@ def _baseline_in_child(key: str) -> tuple[dict, str, list]:
 
 
 def _replay(summary: dict, printed: str, caught: list) -> dict:
-    """Print what a child printed and warn what it warned (at the line that called
-    :func:`train_baselines`); return its summary."""
+    """Print what a child printed and warn what it warned (:func:`~fgi_core.train.engine.warn_once`);
+    return its summary."""
     import warnings
 
     if printed:
         print(printed, end="", flush=True)
+    from .engine import warn_once
+
     for message, category in caught:
-        warnings.warn(message, category, stacklevel=3)
+        warn_once(message, category)
     return summary
