@@ -180,3 +180,20 @@ def test_expectations_table_writes_counts_as_counts_and_scores_with_decimals():
     assert table.loc["ms"].tolist() == ["50.838", "-", "x"]
     assert table.loc["rounding error"].tolist() == ["3.0e-09", "0.000", "-"]
     assert table.loc["pixels", "this run"] == "12346"
+
+
+def test_real_tables_read_the_shipped_results_file():
+    from fgi_core.plots.results import real_paired, real_table
+
+    entry = {"label": "UNet on M_bc", "seeds": [0, 1], "dice": {"mean": 0.7}, "dice_per_seed": [0.69, 0.71], "iou": {"mean": 0.6},
+             "hd95": {"mean": 90.0}, "asd": {"mean": 30.0}, "area_ratio_median": 1.05}
+    real = {"methods": {"m_bc": entry, "fgi_authors": {**entry, "label": "FGI"}, "fgi_student": {**entry, "label": "FGI"}},
+            "paired_dice": {"fgi_authors - m_bc": {"mean": -0.02, "low": -0.05, "high": 0.01, "n": 100, "wins": 0.4, "seeds": [0, 1]},
+                            "full - m_bc": {"mean": 0.05, "low": 0.02, "high": 0.08, "n": 100, "wins": 0.7, "seeds": [0]}}}
+    table = real_table(real)
+    assert list(table.index) == ["UNet on M_bc", "FGI"]  # fgi_student repeats the profile's set: shown once
+    assert table.loc["UNet on M_bc", "Dice per seed"] == "0.690, 0.710" and table.loc["FGI", "seeds"] == 2
+    paired = real_paired(real)
+    assert paired.loc["FGI - UNet on M_bc", "verdict"] == "cannot tell"  # the interval holds 0
+    assert paired.loc["full - UNet on M_bc", "verdict"] == "full better" and paired.loc["full - UNet on M_bc", "seeds"] == 1
+    assert real_table(None).empty and real_paired({}).empty

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["shipped_results", "dig", "expectations", "options_table"]
+__all__ = ["shipped_results", "dig", "expectations", "options_table", "real_table", "real_paired"]
 
 
 def shipped_results(name: str, root: str | Path | None = None) -> dict | None:
@@ -116,3 +116,44 @@ def options_table(options, defaults=None):
     if not frame["changed"].any():
         frame = frame.drop(columns="changed")
     return frame
+
+
+def real_table(real: dict | None, long: bool = False):
+    """The shipped real-data table (``benchmarks/results/kvasir_cpu.json``) as a DataFrame: one
+    row per method, in the README's order, with the seeds it ran under, Dice (mean over seeds of
+    each seed's mean over images, and each seed's), IoU, HD95, ASD and the median predicted /
+    true area (below 1: under-segments). ``long``: the rows run to the schedule's end instead.
+    An empty frame when there is nothing shipped.
+    """
+    import pandas as pd
+
+    methods = dig(real, "long", "methods", default={}) if long else dig(real, "methods", default={})
+    rows = {}
+    for key, e in (methods or {}).items():
+        if key == "fgi_student":  # the profile's option set again, under the notebooks' name
+            continue
+        rows[e.get("label", key)] = {
+            "seeds": len(e["seeds"]), "Dice": e["dice"]["mean"],
+            "Dice per seed": ", ".join(f"{d:.3f}" for d in e["dice_per_seed"]),
+            "IoU": e["iou"]["mean"], "HD95 (px)": e["hd95"]["mean"], "ASD (px)": e["asd"]["mean"],
+            "predicted / true area": e.get("area_ratio_median"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def real_paired(real: dict | None):
+    """The shipped paired differences (``"a - b"`` per validation image, averaged over the seeds
+    both rows ran under, 95 % bootstrap interval over images) as a DataFrame with a verdict per
+    row: ``a better``, ``b better`` or ``cannot tell`` (the interval holds 0)."""
+    import pandas as pd
+
+    methods = dig(real, "methods", default={}) or {}
+    label = {k: e.get("label", k) for k, e in methods.items()}
+    rows = {}
+    for pair, d in (dig(real, "paired_dice", default={}) or {}).items():
+        a, b = pair.split(" - ")
+        verdict = "cannot tell" if d["low"] <= 0 <= d["high"] else (f"{label.get(a, a)} better" if d["low"] > 0 else f"{label.get(b, b)} better")
+        rows[f"{label.get(a, a)} - {label.get(b, b)}"] = {"mean": d["mean"], "low": d["low"], "high": d["high"],
+                                                           "wins": d.get("wins"), "images": d.get("n"),
+                                                           "seeds": len(d.get("seeds", [])), "verdict": verdict}
+    return pd.DataFrame.from_dict(rows, orient="index")
