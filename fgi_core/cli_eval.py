@@ -87,6 +87,10 @@ def evaluate_run(
     home = next((p for p in ([run_dir] if run_dir.is_dir() else []) + list(run_dir.parents) if (p / "config.json").is_file()), None)
     config = _run_config(home) if home else {}
     dataset = dataset or config.get("dataset")
+    if home is None and run_dir.is_dir() and not any(run_dir.rglob("*.pt")):
+        raise FileNotFoundError(f"{run_dir} is not a run folder: it has no config.json (the notebooks, `fgi run` and "
+                                f"`fgi train` write one) and no checkpoint below it; give a run folder "
+                                f"(runs/<dataset>/<run>), a stage folder (e.g. runs/<dataset>/<run>/baselines/m_bc) or a .pt checkpoint")
     if dataset is None:
         raise ValueError(f"which dataset? neither {run_dir} nor a folder above it has a config.json naming it: "
                          f"pass dataset= (fgi evaluate --dataset NAME --data-root DIR)")

@@ -259,6 +259,17 @@ def test_evaluate_a_folder_that_does_not_exist(runs, tmp_path, capsys):
         f"(e.g. runs/<dataset>/<run>/baselines/m_bc) or a .pt checkpoint")
 
 
+def test_evaluate_a_folder_that_is_not_a_run(tmp_path, capsys):
+    folder = tmp_path / "holiday-photos"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a run\n")
+    assert main(["evaluate", str(folder)]) == 2
+    assert one_error_line(capsys.readouterr().err) == (
+        f"error: {folder} is not a run folder: it has no config.json (the notebooks, `fgi run` and `fgi train` write one) "
+        f"and no checkpoint below it; give a run folder (runs/<dataset>/<run>), a stage folder "
+        f"(e.g. runs/<dataset>/<run>/baselines/m_bc) or a .pt checkpoint")
+
+
 def test_predict_skips_unreadable_files_and_warns(tiny_run, tmp_path, capsys):
     images = tmp_path / "new"
     images.mkdir()
