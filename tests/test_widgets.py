@@ -180,7 +180,8 @@ def test_summary_and_link_figures():
     insp = I.Inspection([rec])
     frame = I.measure(insp)
     fig = W.render_links([rec], frame, "student_cc", "student", title="strongest")
-    assert len(fig.axes) == 4 and "cc: " in fig.axes[3].texts[0].get_text()
+    assert len(fig.axes) == 5 and "cc: " in fig.axes[3].texts[0].get_text()  # 4 panels and the heat colour bar
+    assert fig.axes[4].get_label() == "<colorbar>" and "p(lesion)" in fig.axes[4].get_ylabel()
     with pytest.raises(KeyError, match="nope"):
         W.render_links([rec], frame, "nope")
     s = pd.DataFrame({"mean": [0.5, 0.2], "low": [0.4, 0.1], "high": [0.6, 0.3]}, index=["cc", "nss"])
@@ -194,7 +195,7 @@ def test_summary_and_link_figures():
     fig = W.render_attention_summary(I.attention_summary(table))
     assert len(fig.axes) == 4  # two matrices, two colour bars
     fig = W.render_attention_grid(rec, rec.attention)
-    assert len(fig.axes) == 2 * 4
+    assert len(fig.axes) == 2 * 4 + 1 and fig.axes[-1].get_label() == "<colorbar>"  # two fields x four stages, one colour bar
     png = W.figure_png(fig)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     plt.close("all")
