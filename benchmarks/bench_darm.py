@@ -1,4 +1,4 @@
-"""Benchmark DARM: ``fgi_core.losses.darm`` (vectorised, on the device) against the reference loop.
+"""Benchmark DARM: ``fgi_core.augment.darm`` (vectorised, on the device) against the reference loop.
 
     python benchmarks/bench_darm.py [--runs 10] [--threads 1] [--device auto]
 
@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from fgi_core.config import resolve_device
-from fgi_core.losses import darm
+from fgi_core.augment import darm
 
 RATIO = 0.3
 SIDES = (3, 11)

@@ -50,7 +50,7 @@ def _jpeg_round_trip(soft: np.ndarray) -> np.ndarray:
 
 def reference_stage(ds, frame, ids) -> dict:
     """The authors' way, serially: scipy heatmap, JPEG, CRF, JPEG, thresholds (> t, on decoded JPEG)."""
-    from fgi_core.evaluate import overlap_scores
+    from fgi_core.metrics import overlap_scores
 
     scores = {f"{lvl}_{k}": [] for lvl in ("hc", "bc") for k in ("dice", "precision", "recall")}
     t0 = time.perf_counter()

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fgi_core.config import get_profile
+from fgi_core.config import fgi_options, get_profile
 from fgi_core.models import create_model
-from fgi_core.train import TrainConfig, baseline_method, build_student, build_teacher, distillation_method, fgi_options, teacher_method
+from fgi_core.train import TrainConfig, baseline_method, build_student, build_teacher, distillation_method, teacher_method
 from fgi_core.train.engine import _autocast, _optimizer
 
 

@@ -861,7 +861,8 @@ def part_bench(cfg: dict, part: Part) -> None:
     sys.path.insert(0, str(BENCH_DIR))
     from bench_train import batch_for
 
-    from fgi_core.train import build_student, build_teacher, distillation_method, fgi_options, teacher_method
+    from fgi_core.config import fgi_options
+    from fgi_core.train import build_student, build_teacher, distillation_method, teacher_method
 
     device, tiny = cfg["device"], cfg["tiny"]
     profile = bench_profile(tiny)
@@ -957,13 +958,13 @@ def part_resume(cfg: dict, part: Part) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before the first cuBLAS handle
     import torch
 
-    from fgi_core.config import get_profile
-    from fgi_core.train import build_student, build_teacher, distillation_method, fgi_options, fit, train_config
+    from fgi_core.config import fgi_options, get_profile
+    from fgi_core.train import build_student, build_teacher, distillation_method, fit, train_config
 
     side, widths, n, batch, iterations = (TINY_SIDE, TINY_WIDTHS, 4, 2, 4) if tiny else (128, (16, 32, 64, 128, 256, 16), 32, 4, 20)
-    profile = get_profile("paper", image_size=side, teacher_widths=widths, batch_size=batch, rampup_length=max(2, iterations // 2))
+    profile = get_profile("paper", image_size=side, teacher_widths=widths, batch_size=batch)
     data = synthetic_training_data(n, side)
-    opts = fgi_options(profile)
+    opts = fgi_options(profile, rampup_length=max(2, iterations // 2))
     tcfg = train_config(profile, "distill", iterations=iterations, val_every=iterations, ckpt_every=iterations, seed=0, device=device,
                         progress=False)
     root = Path(cfg["work"]) / "resume"
@@ -1147,12 +1148,12 @@ def estimate_step_seconds(cfg: dict, amp: str) -> float | None:
 def part_kvasir(cfg: dict, part: Part) -> None:
     import torch
 
-    from fgi_core.config import AUTHORS_CODE_OPTIONS, get_profile
-    from fgi_core.evaluate import evaluate_predictor, summarise
+    from fgi_core.config import AUTHORS_CODE_OPTIONS, fgi_options, get_profile
+    from fgi_core.evaluate import evaluate_predictor
+    from fgi_core.metrics import summarise
     from fgi_core.predict import load_predictor
     from fgi_core.runs import start_stage
-    from fgi_core.train import (build_student, build_teacher, distillation_method, fgi_options, fit, load_training_data,
-                                train_config)
+    from fgi_core.train import build_student, build_teacher, distillation_method, fit, load_training_data, train_config
 
     bundle = Path(cfg["bundle"])
     if not (bundle / "kvasir.tar.gz").is_file():
@@ -1198,9 +1199,9 @@ def part_kvasir(cfg: dict, part: Part) -> None:
     chunks = 2 if tiny else 4
     every = max(1, iterations // chunks)
     rampup = max(1, round(iterations * RAMPUP_SHARE))
-    profile = get_profile(base, iterations_teacher=iterations, iterations_distill=iterations, rampup_length=rampup,
+    profile = get_profile(base, iterations_teacher=iterations, iterations_distill=iterations,
                           val_every=every, ckpt_every=every, **shape)
-    opts = fgi_options(profile, **AUTHORS_CODE_OPTIONS)
+    opts = fgi_options(profile, **AUTHORS_CODE_OPTIONS, rampup_length=rampup)
     tcfg = train_config(profile, "distill", seed=0, device=device, progress=False, amp=amp)
     part.save(schedule={"profile": base, "iterations": iterations, "budget_s": round(budget, 1), "budget_s_requested": requested,
                         "step_s_estimate": step,

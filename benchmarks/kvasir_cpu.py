@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "kvasir_cpu.json"
@@ -137,8 +137,23 @@ def protocol(iterations: int | None = None) -> dict:
     return {"profile": PROFILE, "image_size": p.image_size, "teacher_widths": list(p.teacher_widths),
             "batch_size": p.batch_size, "optimizer": p.optimizer, "lr": p.lr, "lr_min": p.lr_min,
             "weight_decay": p.weight_decay, "lr_schedule": p.lr_schedule, "lr_horizon": p.lr_horizon,
-            "rampup_length": p.rampup_length, "iterations_teacher": p.iterations_teacher,
-            "iterations": iterations or p.iterations_distill, "amp": p.amp, "fgi": dict(p.fgi)}
+            "rampup_length": p.fgi.rampup_length, "iterations_teacher": p.iterations_teacher,
+            "iterations": iterations or p.iterations_distill, "amp": p.amp, "fgi": asdict(p.fgi)}
+
+
+def normalise_protocol(proto: dict) -> dict:
+    """``proto`` with its option set written out in full (every FGIOptions field), so two records of
+    the same options compare equal however they were written (a results file may hold only the
+    fields that differ from the defaults, as this script's first version wrote them)."""
+    from fgi_core.options import FGIOptions
+
+    if not isinstance(proto.get("fgi"), dict):
+        return proto
+    known = {f.name for f in fields(FGIOptions)}
+    given = {k: v for k, v in proto["fgi"].items() if k in known}
+    if "rampup_length" in proto and "rampup_length" not in given:
+        given["rampup_length"] = proto["rampup_length"]
+    return {**proto, "fgi": asdict(FGIOptions(**given))}
 
 
 def stage_seconds(stage: Path) -> float | None:
@@ -222,7 +237,7 @@ def _profile(iterations: int | None = None):
 
 
 def _fgi_options(row: Row, profile):
-    from fgi_core.train import fgi_options
+    from fgi_core.config import fgi_options
 
     if row.replace_options:
         return fgi_options(profile, **{**_profile_defaults(), **row.options})
@@ -231,9 +246,7 @@ def _fgi_options(row: Row, profile):
 
 def _profile_defaults() -> dict:
     """Every FGI option at its default (so a replacing option set drops the profile's changes)."""
-    from dataclasses import fields
-
-    from fgi_core.train import FGIOptions
+    from fgi_core.options import FGIOptions
 
     return {f.name: f.default for f in fields(FGIOptions) if f.name != "rampup_length"}
 
@@ -484,6 +497,8 @@ def load_results(path: Path, proto: dict) -> dict:
     from fgi_core.io import read_json
 
     results = read_json(path) if path.is_file() else {}
+    if results.get("protocol"):
+        results["protocol"] = normalise_protocol(results["protocol"])
     if results.get("rows") and results.get("protocol") != proto:
         old = results.get("protocol") or {}
         differ = sorted(k for k in set(old) | set(proto) if old.get(k) != proto.get(k))

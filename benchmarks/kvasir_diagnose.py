@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 from fgi_core.data import KvasirSEG
-from fgi_core.evaluate import overlap_scores
+from fgi_core.metrics import overlap_scores
 from fgi_core.io import read_json, write_json
 from fgi_core.models import foreground_probability, stored_activation
-from fgi_core.config import get_profile
+from fgi_core.config import fgi_options, get_profile
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--split", default="train")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "kvasir_diagnose.json"))
     args = ap.parse_args()
-    from fgi_core.train import build_student, build_teacher, fgi_options, load_networks, load_training_data
+    from fgi_core.train import build_student, build_teacher, load_networks, load_training_data
 
     run = Path(args.run_dir)
     prof = get_profile("cpu")
@@ -82,8 +82,7 @@ def main() -> None:
     student = build_student(prof, 3)
     state = load_networks(run / "student", {"student": student}, "best")
     nets["student"] = (student, False, stored_activation(state, "student", run / "student"))
-    from fgi_core.models import create_model
-    from fgi_core.train.methods import student_widths
+    from fgi_core.models import create_model, student_widths
 
     base = create_model("unet", in_channels=3, widths=student_widths(prof.teacher_widths))
     load_networks(run / "baselines" / "m_bc", {"network": base}, "best")

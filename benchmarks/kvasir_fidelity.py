@@ -38,10 +38,10 @@ from pathlib import Path
 
 import torch
 
-from fgi_core.config import AUTHORS_CODE_OPTIONS, get_profile
+from fgi_core.config import AUTHORS_CODE_OPTIONS, fgi_options, get_profile
 from fgi_core.data import KvasirSEG
 from fgi_core.io import read_json, write_json
-from fgi_core.train import (TrainConfig, build_student, build_teacher, distillation_method, fgi_options, fit,
+from fgi_core.train import (TrainConfig, build_student, build_teacher, distillation_method, fit,
                             load_networks, load_training_data, teacher_method, train_config)
 from fgi_core.train.engine import validation_scores
 
@@ -83,8 +83,9 @@ def main() -> None:
     args = ap.parse_args()
 
     n = args.iterations
+    rampup = max(1, round(n * 0.4))
     profile = get_profile("cpu", image_size=args.size, iterations_teacher=n, iterations_distill=n,
-                          rampup_length=max(1, round(n * 0.4)), val_every=max(1, n // 6), ckpt_every=max(1, n // 6))
+                          val_every=max(1, n // 6), ckpt_every=max(1, n // 6))
     run_dir = Path(args.run_dir)
     out = run_dir / f"fidelity-{args.size}px-{n}its-seed{args.seed}"
     ds = KvasirSEG(Path(args.data_root))
@@ -92,14 +93,14 @@ def main() -> None:
     train = load_training_data(ds, run_dir, [i for i in ds.split("train") if i in done], args.size, text=True)
     val = load_training_data(ds, run_dir, [i for i in ds.split("val") if i in done], args.size, text=True, ground_truth=True)
     results = read_json(args.results) if args.results.is_file() else {}
-    results.update({"protocol": {"size": args.size, "iterations": n, "rampup_length": profile.rampup_length,
+    results.update({"protocol": {"size": args.size, "iterations": n, "rampup_length": rampup,
                                  "widths": list(profile.teacher_widths), "seed": args.seed, "train": len(train), "val": len(val),
                                  "cpu_capability": torch.backends.cpu.get_cpu_capability()},
                     "command": f"python benchmarks/kvasir_fidelity.py --size {args.size} --iterations {n} --seed {args.seed}"})
     rows = results.setdefault("rows", {})
 
     torch.manual_seed(args.seed)
-    base = fgi_options(profile)
+    base = fgi_options(profile, rampup_length=rampup)
     teacher_cfg = train_config(profile, "teacher", seed=args.seed, progress=False)
     if any(replace(base, **ROWS[key]).teacher_init == "stage1" for key in args.rows):  # else every row starts from scratch
         t0 = time.perf_counter()

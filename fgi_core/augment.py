@@ -12,7 +12,8 @@ CWC inputs (the authors' code)
 Conventions are those of :mod:`fgi_core.losses` (masks ``B x H x W`` of any dtype, shapes named
 in errors, :func:`fgi_core.tensor_checks.check_mask`); randomness comes only from the
 ``torch.Generator`` passed as ``generator`` (``None`` uses torch's global generator), which must
-live on the tensors' device. Every name here is also importable from :mod:`fgi_core.losses`.
+live on the tensors' device. DARM's choices (``DARM_TARGETS``, ``DARM_BUDGETS``) are options of
+the method and live in :mod:`fgi_core.options`.
 
 Option defaults (docs/fidelity.md §2): ``darm_source`` ``predictions`` (``quick``, ``cpu``) or
 ``labels`` (``paper``); ``darm_target`` ``background``; ``darm_budget`` ``image`` (``quick``,
@@ -26,13 +27,11 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from fgi_core.config import look_up_option
-
+from .options import DARM_BUDGETS, DARM_TARGETS
+from .registry import look_up_option
 from .tensor_checks import binary_mask, check_mask, check_tensor, shape_of
 
 __all__ = [
-    "DARM_TARGETS",
-    "DARM_BUDGETS",
     "darm",
     "DarmBlocks",
     "disagreement",
@@ -41,12 +40,6 @@ __all__ = [
     "cutmix_pairs",
     "uniform_noise",
 ]
-
-#: What M_bc becomes inside DARM's blocks (``FGIOptions.darm_target``).
-DARM_TARGETS = ("background", "ignore", "keep")
-#: How DARM's masked area is budgeted (``FGIOptions.darm_budget``).
-DARM_BUDGETS = ("image", "batch")
-
 
 # ----------------------------------------------------------------------------------------------
 # DARM

@@ -67,7 +67,8 @@ def _user_error(err: BaseException) -> UserError:
 
 def check_profile(name: str) -> str:
     """``name`` if it is a profile, else a UserError listing them (with "Did you mean")."""
-    from .config import PROFILES, look_up_option
+    from .config import PROFILES
+    from .registry import look_up_option
 
     try:
         return look_up_option(name, PROFILES, "profile")
@@ -77,7 +78,7 @@ def check_profile(name: str) -> str:
 
 def check_dataset_name(name: str) -> str:
     """``name`` if a reader is registered under it, else a UserError listing them."""
-    from .config import look_up_option
+    from .registry import look_up_option
     from .data import list_datasets
 
     try:
@@ -96,7 +97,7 @@ def check_kernel(name: str | None) -> str | None:
     try:
         manager.get_kernel_spec(name)
     except NoSuchKernel:
-        from .config import look_up_option
+        from .registry import look_up_option
 
         try:
             look_up_option(name, manager.find_kernel_specs(), "Jupyter kernel")

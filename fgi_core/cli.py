@@ -160,10 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="profiles, datasets, devices, optional components")
     info.set_defaults(func=_cmd_info)
 
-    from .cli_eval import add_commands  # fgi evaluate, fgi predict
+    from .cli_eval import add_eval_commands  # fgi evaluate, fgi predict
 
-    add_commands(sub)
-    from .cli_batch import add_commands as add_batch_commands  # fgi sweep, fgi train (torchrun)
+    add_eval_commands(sub)
+    from .cli_batch import add_batch_commands  # fgi sweep, fgi train (torchrun)
 
     add_batch_commands(sub)
     for command in sub.choices.values():  # `fgi run ... --debug` as well as `fgi --debug run ...`

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_run_options", "cmd_run", "check_run", "add_commands", "run_parameters"]
+__all__ = ["add_run_options", "cmd_run", "check_run", "add_batch_commands", "run_parameters"]
 
 _RUN_KEYS = ("profile", "dataset", "seed", "run_name")
 
@@ -159,7 +159,8 @@ _KNOWN_STAGES = ("teacher", "student", "full", "m_hc", "m_bc", "gazemedseg")
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .checks import check_training_inputs
-    from .config import default_run_dir, look_up_option
+    from .config import default_run_dir
+    from .registry import look_up_option
     from .errors import UserError
 
     if not set(args.stages) <= set(_KNOWN_STAGES):
@@ -192,7 +193,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub) -> None:
+def add_batch_commands(sub) -> None:
     """Add ``fgi sweep`` and ``fgi train`` to the ``fgi`` subparsers.
 
     Nothing heavy is imported here (``fgi_core.train`` pulls in torch and MONAI, seconds): every

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["add_commands", "evaluate_run", "open_dataset", "METHOD_LABELS"]
+__all__ = ["add_eval_commands", "evaluate_run", "open_dataset", "METHOD_LABELS"]
 
 #: Table names of the run's networks and of the baselines' folders (``<run>/baselines/<key>``).
 METHOD_LABELS = {
@@ -76,7 +76,7 @@ def evaluate_run(
     Returns:
         the summary written to ``summary.json``.
     """
-    from .data.kvasir import read_split_file
+    from .data.splits import read_split_file
     from .evaluate import evaluate_methods
     from .predict import checkpoint_networks, find_checkpoint, load_predictor, pick_network
 
@@ -150,7 +150,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub) -> None:
+def add_eval_commands(sub) -> None:
     """Add ``evaluate`` and ``predict`` to the ``fgi`` command's subparsers."""
     ev = sub.add_parser("evaluate", help="score a run's networks (and baselines) on a split: eval/per_image.csv, summary.json, table.md")
     ev.add_argument("path", help="run folder, stage folder or checkpoint file")
@@ -179,9 +179,3 @@ def add_commands(sub) -> None:
     pr.add_argument("--image-size", type=int)
     pr.add_argument("--no-overlays", action="store_true")
     pr.set_defaults(func=_cmd_predict)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from .cli import main
-
-    sys.exit(main())

@@ -2,40 +2,44 @@
 
 Three ideas live here and nowhere else:
 
-* a **dataset preset** holds what docs/method.md §1 fixes per dataset (gaze sigma, the two pseudo-mask
-  thresholds, channels, whether gaze is recorded or simulated); each dataset reader registers its
-  own (:mod:`fgi_core.data.base`), :data:`PRESETS` is a view of them;
-* a **profile** (``quick``, ``cpu``, ``paper``) sets size, widths, iterations and batch in one
-  name; later stages add their fields to :class:`Profile`;
+* a **dataset preset** (:class:`DatasetPreset`) holds what docs/method.md §1 fixes per dataset
+  (gaze sigma, the two pseudo-mask thresholds, channels, whether gaze is recorded or simulated);
+  each dataset reader registers its own (:mod:`fgi_core.data.base`: ``PRESETS``, ``get_preset``);
+* a **profile** (``quick``, ``cpu``, ``paper``) sets size, widths, iterations, batch and the FGI
+  options (:class:`~fgi_core.options.FGIOptions`) in one name; :func:`fgi_options` reads the
+  latter with changes;
 * a **run folder** ``runs/<dataset>/<run-name>/`` is where every stage writes and the next reads.
 
+This module imports nothing heavy (no torch, no dataset reader): every other module may import it.
+
 Example:
-    >>> from fgi_core.config import get_profile, get_preset
+    >>> from fgi_core.config import fgi_options, get_profile
     >>> get_profile("quick").n_images
     24
-    >>> get_preset("kvasir").t_hc, get_preset("kvasir").t_bc
-    (0.5, 0.3)
+    >>> fgi_options(get_profile("cpu"), use_cwc=False).teacher_loss
+    'bce'
 """
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Mapping
 
-from .registry import RegistryView
+from .options import FGIOptions
+from .registry import look_up_option
 
 __all__ = [
     "DatasetPreset",
     "TrainSettings",
     "Profile",
-    "PRESETS",
+    "PAPER_TEXT_OPTIONS",
+    "AUTHORS_CODE_OPTIONS",
     "PROFILES",
-    "look_up_option",
-    "get_preset",
     "get_profile",
+    "fgi_options",
     "project_root",
     "runs_root",
     "default_run_dir",
@@ -45,22 +49,6 @@ __all__ = [
     "resolve_threads",
     "cpu_has_native_bf16",
 ]
-
-
-def look_up_option(name: str, allowed: Iterable[str], what: str = "option") -> str:
-    """Return ``name`` if it is one of ``allowed``, else raise a ValueError that lists them.
-
-    The message names the allowed values and, where one is close, asks "did you mean".
-
-    Raises:
-        ValueError: ``Unknown profile 'quik'; allowed: cpu, paper, quick. Did you mean 'quick'?``
-    """
-    allowed = sorted(allowed)
-    if name in allowed:
-        return name
-    close = difflib.get_close_matches(str(name), allowed, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    raise ValueError(f"Unknown {what} {name!r}; allowed: {', '.join(allowed)}.{hint}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -97,23 +85,6 @@ class DatasetPreset:
             )
         look_up_option(self.modality, ("endoscopy", "mri", "dermoscopy"), "modality")
         look_up_option(self.gaze, ("recorded", "simulated"), "gaze source")
-
-
-def _registered_presets() -> dict[str, DatasetPreset]:
-    from .data.base import dataset_presets  # importing fgi_core.data registers every reader
-
-    return dataset_presets()
-
-
-#: Preset name -> :class:`DatasetPreset`: a read-only view of the presets the dataset readers
-#: register (``kvasir``, ``isic``, ``nci-isbi``, ``synthetic`` and ``synthetic-<flavour>``).
-PRESETS: Mapping[str, DatasetPreset] = RegistryView(_registered_presets, "dataset preset")
-
-
-def get_preset(dataset: str, **overrides: Any) -> DatasetPreset:
-    """The preset of ``dataset``, with fields replaced by ``overrides`` (e.g. ``t_hc=0.6``)."""
-    preset = PRESETS[look_up_option(dataset, PRESETS, "dataset")]
-    return dataclasses.replace(preset, **overrides) if overrides else preset
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,15 +156,12 @@ class Profile(TrainSettings):
         iterations_distill: stage-2 distillation; every baseline gets this many too.
         batch_size, optimizer, lr, lr_min, weight_decay, val_every, ckpt_every, amp,
             lr_schedule: the optimisation settings, inherited from :class:`TrainSettings`.
-        rampup_length: T of the consistency ramp-up w(t), in absolute iterations (docs/method.md
-            §4.7: 4,000 in the authors' code). It belongs to the method, not to the run's length:
-            no profile derives it from its iterations. Only ``quick`` (synthetic, 60 iterations)
-            uses a short ramp of its own.
         threads: torch threads on a CPU, at most (None: one per core). Measured on 2 cores
             (docs/results.md): a quick-size step gains only 1.1x from a second thread, a ``cpu``
             step at 64 px 1.2x, and an OpenMP thread on a core another process uses spins and
             slows its step 10-20x. :func:`resolve_threads` lowers it when the cores are busy.
-        fgi: FGI method options (docs/fidelity.md §2) for this profile.
+        fgi: the FGI method options of this profile (docs/fidelity.md §2), the consistency
+            ramp-up's length ``fgi.rampup_length`` included.
     """
 
     name: str
@@ -207,17 +175,17 @@ class Profile(TrainSettings):
     teacher_widths: tuple[int, ...] = (32, 64, 128, 256, 512, 32)
     iterations_teacher: int = 100
     iterations_distill: int = 100
-    rampup_length: int = 4000
     threads: int | None = None
-    fgi: Mapping[str, Any] = field(default_factory=dict)
+    fgi: FGIOptions = FGIOptions()
 
 
-#: The paper's text (quick / cpu) against the authors' code (paper): docs/fidelity.md §2.
-PAPER_TEXT_OPTIONS = {"teacher_loss": "pce", "student_loss": "ce", "darm_source": "predictions",
-                      "darm_target": "background", "teacher_mode": "joint", "teacher_init": "stage1"}
-AUTHORS_CODE_OPTIONS = {"teacher_loss": "bce", "student_loss": "bce", "darm_source": "labels",
-                        "darm_target": "background", "darm_budget": "batch", "teacher_mode": "joint",
-                        "teacher_init": "scratch", "cwc_readout": "softmax"}
+#: The two named option sets of docs/fidelity.md §2, as changes to :class:`FGIOptions`'s
+#: defaults (read-only mappings: ``FGIOptions(**AUTHORS_CODE_OPTIONS)``). The defaults are the
+#: paper's text, so it changes nothing; the authors' code changes these six.
+PAPER_TEXT_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+AUTHORS_CODE_OPTIONS: Mapping[str, Any] = MappingProxyType({
+    "teacher_loss": "bce", "student_loss": "bce", "darm_source": "labels", "darm_budget": "batch",
+    "teacher_init": "scratch", "cwc_readout": "softmax"})
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
@@ -225,7 +193,8 @@ PROFILES: dict[str, Profile] = {
         # check that every code path runs and learns, not the authors' schedule and not a result.
         "quick", n_images=24, synthetic_size=(160, 192), image_size=64, max_images=24,
         teacher_widths=(8, 16, 32, 64, 128, 16), iterations_teacher=60, iterations_distill=60, batch_size=4,
-        lr=1e-2, val_every=20, ckpt_every=20, amp="off", rampup_length=20, threads=1, fgi=PAPER_TEXT_OPTIONS, train_workers=2,
+        lr=1e-2, val_every=20, ckpt_every=20, amp="off", threads=1, fgi=FGIOptions(**PAPER_TEXT_OPTIONS, rampup_length=20),
+        train_workers=2,
     ),
     "cpu": Profile(
         # The authors' schedule (SGD + Nesterov, lr 1e-2 -> 1e-4 cosine per epoch over 15,000 iterations,
@@ -236,13 +205,13 @@ PROFILES: dict[str, Profile] = {
         "cpu", n_images=200, synthetic_size=(256, 320), image_size=64, max_images=None, workers=2, train_workers=2,
         teacher_widths=(16, 32, 64, 128, 256, 16), iterations_teacher=2000, iterations_distill=4000, batch_size=8,
         optimizer="sgd", lr=1e-2, lr_min=1e-4, weight_decay=4e-4, val_every=100, ckpt_every=500, amp="off",
-        lr_schedule="epoch", lr_horizon=15000, rampup_length=4000, threads=2, fgi=AUTHORS_CODE_OPTIONS,
+        lr_schedule="epoch", lr_horizon=15000, threads=2, fgi=FGIOptions(**AUTHORS_CODE_OPTIONS),
     ),
     "paper": Profile(  # docs/method.md §7.1, exactly
         "paper", n_images=1000, synthetic_size=(384, 448), image_size=224, max_images=None, workers=8,
         teacher_widths=(64, 128, 256, 512, 1024, 128), iterations_teacher=15000, iterations_distill=15000, batch_size=8,
         optimizer="sgd", lr=1e-2, lr_min=1e-4, weight_decay=4e-4, val_every=500, ckpt_every=500, amp="auto",
-        lr_schedule="epoch", rampup_length=4000, fgi=AUTHORS_CODE_OPTIONS,
+        lr_schedule="epoch", fgi=FGIOptions(**AUTHORS_CODE_OPTIONS),
     ),
 }
 
@@ -260,6 +229,18 @@ def get_profile(name: str, **overrides: Any) -> Profile:
     for key in overrides:
         look_up_option(key, fields, "profile field")
     return dataclasses.replace(profile, **overrides)
+
+
+def fgi_options(profile: Profile, **overrides: Any) -> FGIOptions:
+    """The profile's FGI options (``profile.fgi``) with ``overrides``.
+
+    Raises:
+        ValueError: an unknown option name or value, with the allowed ones and "Did you mean ...".
+    """
+    names = {f.name for f in dataclasses.fields(FGIOptions)}
+    for key in overrides:
+        look_up_option(key, names, "FGI option")
+    return dataclasses.replace(profile.fgi, **overrides) if overrides else profile.fgi
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,11 +1,9 @@
 """Segmentation metrics on boolean masks, per image and per method (``fgi evaluate``).
 
-The scores are defined in :mod:`fgi_core.metrics` and re-exported here under the names they
-always had: overlap (Dice, IoU, precision, recall: :mod:`fgi_core.metrics.overlap`), boundary
-distances (HD95 and ASD as MONAI defines them, in pixels unless a ``spacing`` is given:
-:mod:`fgi_core.metrics.surface`), summaries and the paired bootstrap
-(:mod:`fgi_core.metrics.statistics`; ``paired_difference`` is
-:func:`~fgi_core.metrics.paired_bootstrap`). This module scores whole methods over a dataset:
+The scores are defined in :mod:`fgi_core.metrics`: overlap (Dice, IoU, precision, recall:
+:mod:`fgi_core.metrics.overlap`), boundary distances (HD95 and ASD as MONAI defines them, in
+pixels unless a ``spacing`` is given: :mod:`fgi_core.metrics.surface`), summaries and the paired
+bootstrap (:mod:`fgi_core.metrics.statistics`). This module scores whole methods over a dataset:
 :func:`score_image`, :func:`evaluate_predictor`, :func:`evaluate_methods`, :func:`format_table`.
 
 Conventions for empty sets (:mod:`fgi_core.metrics.overlap`, :mod:`fgi_core.metrics.surface`):
@@ -26,18 +24,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .metrics.overlap import as_masks, dice, iou, overlap_scores, precision, recall
+from .metrics.overlap import as_masks, overlap_scores
 from .metrics.statistics import paired_bootstrap, summarise
-from .metrics.surface import asd, hd95, surface_distances
+from .metrics.surface import asd, hd95
 
-#: The paired bootstrap under its old name here (``a - b``, keys ``mean``, ``low``, ``high``).
-paired_difference = paired_bootstrap
-
-__all__ = [
-    "dice", "iou", "precision", "recall", "overlap_scores", "surface_distances", "hd95", "asd",
-    "score_image", "resize_probability", "summarise", "paired_difference", "METRICS",
-    "evaluate_predictor", "evaluate_methods", "format_table",
-]
+__all__ = ["score_image", "resize_probability", "METRICS", "evaluate_predictor", "evaluate_methods", "format_table"]
 
 #: The per-image metrics of :func:`score_image`, in table order.
 METRICS = ("dice", "iou", "hd95", "asd", "precision", "recall")
@@ -147,7 +138,7 @@ def evaluate_methods(predictors: Mapping[str, object], dataset, ids: Sequence[st
         for name in summary:
             if name != reference:
                 other = table[table.method == name].set_index("id")["dice"].reindex(ref.index)
-                paired[f"{reference} - {name}"] = paired_difference(ref.to_numpy(), other.to_numpy())
+                paired[f"{reference} - {name}"] = paired_bootstrap(ref.to_numpy(), other.to_numpy())
     result = {
         "dataset": getattr(dataset, "name", str(dataset)), "n_images": len(ids), "threshold": threshold,
         "methods": summary, "paired_dice": paired,

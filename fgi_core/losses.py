@@ -11,11 +11,11 @@ Distillation
 Registry
     :data:`SUPERVISED_LOSSES`: every supervised loss that ``FGIOptions.teacher_loss`` /
     ``student_loss`` may name, with the networks it may train and the activation a network
-    trained with it is read with; :func:`list_losses`, :func:`supervised_loss`. A new loss is one
-    function and one :func:`register_loss` here.
-Perturbations
-    DARM, CutMix and the noise of CWC live in :mod:`fgi_core.augment`; they are re-exported here
-    (``from fgi_core import losses as L; L.darm(...)`` keeps working).
+    trained with it is read with (one of :data:`ACTIVATIONS`); :func:`list_losses`,
+    :func:`supervised_loss`. A new loss is one function and one :func:`register_loss` here, and
+    its name in :data:`fgi_core.options.TEACHER_LOSSES` / ``STUDENT_LOSSES``.
+
+DARM, CutMix and the noise of CWC live in :mod:`fgi_core.augment`.
 
 Conventions, shared by every function here and in :mod:`fgi_core.augment`:
 
@@ -24,7 +24,7 @@ Conventions, shared by every function here and in :mod:`fgi_core.augment`:
   mask works), floating masks count ``> 0.5`` as 1 (except :func:`bce_loss`, whose target
   may be soft);
 * a shape mismatch raises ``ValueError`` naming both shapes; an unknown option raises
-  ``ValueError`` listing the allowed names (:func:`fgi_core.config.look_up_option`);
+  ``ValueError`` listing the allowed names (:func:`fgi_core.registry.look_up_option`);
 * ``reduction`` is ``"mean"`` (the loss as docs/method.md §4 defines it), ``"sum"`` or ``"none"``;
   each function says what ``"none"`` returns (a per-pixel map or per-sample values);
 * randomness comes only from the ``torch.Generator`` passed as ``generator`` (``None`` uses
@@ -61,21 +61,8 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 
-from fgi_core.config import look_up_option
-from fgi_core.registry import Registry
+from fgi_core.registry import Registry, look_up_option
 
-from .augment import (  # noqa: F401 - re-exported: the perturbations' old home
-    DARM_BUDGETS,
-    DARM_TARGETS,
-    DarmBlocks,
-    _batch_budget_blocks,
-    cutmix,
-    cutmix_pairs,
-    darm,
-    disagreement,
-    label_disagreement,
-    uniform_noise,
-)
 from .tensor_checks import binary_mask, check_logits, check_mask, check_tensor, shape_of
 
 __all__ = [
@@ -90,14 +77,7 @@ __all__ = [
     "register_loss",
     "list_losses",
     "supervised_loss",
-    # perturbations, from fgi_core.augment
-    "darm",
-    "DarmBlocks",
-    "disagreement",
-    "label_disagreement",
-    "cutmix",
-    "cutmix_pairs",
-    "uniform_noise",
+    "ACTIVATIONS",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -464,6 +444,10 @@ def rampup(t: float, length: float = 4000) -> float:
 # The registry of supervised losses (what FGIOptions.teacher_loss / student_loss may name)
 # ----------------------------------------------------------------------------------------------
 ROLES = ("teacher", "student")
+#: How a network's two-channel output is read (:mod:`fgi_core.models.readout`): ``softmax`` over
+#: both channels or ``sigmoid`` of channel 1. Each supervised loss names one. (Written here, not in
+#: readout.py: readout reads this registry, so this module must not import it.)
+ACTIVATIONS = ("softmax", "sigmoid")
 
 
 @dataclass(frozen=True)
@@ -499,8 +483,6 @@ def register_loss(name: str, roles: Sequence[str], activation: str, ignores: boo
     Raises:
         ValueError: a name registered twice, an unknown role or activation.
     """
-    from fgi_core.models.readout import ACTIVATIONS
-
     for role in roles:
         look_up_option(role, ROLES, "loss role")
     look_up_option(activation, ACTIVATIONS, "activation")

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import get_profile, look_up_option, resolve_device
+from .config import get_profile, resolve_device
+from .registry import look_up_option
 from .evaluate import resize_probability
 
 __all__ = ["Predictor", "load_predictor", "predict_folder", "network_from_state", "widths_from_state", "student_teacher_widths",

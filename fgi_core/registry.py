@@ -19,8 +19,11 @@ dataset readers         ``fgi_core.data.base``          ``register_dataset`` /
 
 A dataset reader registers itself with its presets and its data folder
 (``@register_dataset(name, presets=..., folder=...)``);
-``fgi_core.config.PRESETS`` and ``fgi_core.runs.DATA_FOLDERS`` are views of that registry
+``fgi_core.data.PRESETS`` and ``fgi_core.runs.DATA_FOLDERS`` are views of that registry
 (:class:`RegistryView`), not tables of their own.
+
+:func:`look_up_option` is the project's one "did you mean" check of a name against the allowed
+ones. This module imports nothing else of fgi_core, so every other module may import it.
 
 Example:
     >>> shapes = Registry("shape")
@@ -35,10 +38,27 @@ Example:
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["Registry", "RegistryView"]
+__all__ = ["Registry", "RegistryView", "look_up_option"]
+
+
+def look_up_option(name: str, allowed: Iterable[str], what: str = "option") -> str:
+    """Return ``name`` if it is one of ``allowed``, else raise a ValueError that lists them.
+
+    The message names the allowed values and, where one is close, asks "did you mean".
+
+    Raises:
+        ValueError: ``Unknown profile 'quik'; allowed: cpu, paper, quick. Did you mean 'quick'?``
+    """
+    allowed = sorted(allowed)
+    if name in allowed:
+        return name
+    close = difflib.get_close_matches(str(name), allowed, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise ValueError(f"Unknown {what} {name!r}; allowed: {', '.join(allowed)}.{hint}")
 
 
 class Registry(dict):
@@ -76,21 +96,19 @@ class Registry(dict):
         Raises:
             ValueError: an unknown name, with the allowed ones and "Did you mean ...".
         """
-        from .config import look_up_option  # (config imports this module for RegistryView)
-
         return self[look_up_option(name, self, self.what)]
 
 
 class RegistryView(Mapping):
     """A read-only ``name -> value`` mapping derived from a registry each time it is read.
 
-    For the tables that used to be written out beside a registry (``fgi_core.config.PRESETS``,
+    For the tables that used to be written out beside a registry (``fgi_core.data.PRESETS``,
     ``fgi_core.runs.DATA_FOLDERS``): the registry is their one home, the view reads it, so a
     reader registered later shows up too. It compares equal to a ``dict`` with the same items.
 
     Args:
         build: returns the current ``dict`` (it may import the registry's module: the view can
-            be made before that module is importable, e.g. in :mod:`fgi_core.config`).
+            be made before that module is importable).
         what: what a key names, for ``repr``.
 
     Example:

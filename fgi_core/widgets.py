@@ -4,10 +4,7 @@
 The **renderers** (no display, no widgets; each returns an array or a matplotlib Figure and never
 calls ``plt.show``) live in :mod:`fgi_core.plots`: :func:`~fgi_core.plots.plot_view` draws one
 image of an :class:`~fgi_core.interpret.Inspection` as the inspector shows it, and
-:func:`~fgi_core.plots.compose` blends its layers. They are re-exported here under the names
-they had (``render_view``, ``render_links``, ``render_teacher_student``, ``render_summary``,
-``render_attention_summary``, ``render_attention_grid``, ``compose``, ``outline``, ``stretch``,
-``fixation_offsets``, ``LAYER_COLOURS``...).
+:func:`~fgi_core.plots.compose` blends its layers.
 
 **Widgets**: :class:`Inspector` holds one ``ipywidgets.Image`` and re-renders it in place when
 a control moves (image slider, layer toggles, teacher / student, threshold slider, stage,
@@ -27,49 +24,10 @@ from typing import Any
 
 import matplotlib.figure
 
-from .plots.colours import LAYER_COLOURS, fixation_offsets, fixation_sizes
-from .plots.inspector import (
-    LAYERS,
-    View,
-    _fmt,  # noqa: F401 - importable here as before
-    attention_for,
-    focus_options,
-    plot_view,
-    render_attention_grid,
-    render_attention_summary,
-    render_links,
-    render_summary,
-    render_teacher_student,
-    render_view,
-    view_scores,
-)
-from .plots.layers import GREY as _GREY  # noqa: F401 - importable here as before
-from .plots.layers import _rgb_float, compose, outline, stretch  # noqa: F401 - _rgb_float importable here as before
+from .plots.inspector import LAYERS, View, focus_options, plot_view, view_scores
 from .plots.save import figure_png
 
-_fixation_sizes = fixation_sizes  # the old private name
-
-__all__ = [
-    "LAYERS",
-    "LAYER_COLOURS",
-    "View",
-    "compose",
-    "outline",
-    "stretch",
-    "fixation_offsets",
-    "focus_options",
-    "attention_for",
-    "view_scores",
-    "render_view",
-    "render_links",
-    "render_teacher_student",
-    "render_summary",
-    "render_attention_summary",
-    "render_attention_grid",
-    "figure_png",
-    "Inspector",
-    "inspect",
-]
+__all__ = ["Inspector", "inspect"]
 
 
 # ==============================================================================================

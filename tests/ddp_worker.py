@@ -19,7 +19,8 @@ from fgi_core.train import TrainConfig, TrainingData, fit
 
 def make_method(kind: str, data: TrainingData):
     from fgi_core.models import create_model
-    from fgi_core.train import baseline_method, build_student, build_teacher, distillation_method, fgi_options, teacher_method
+    from fgi_core.config import fgi_options
+    from fgi_core.train import baseline_method, build_student, build_teacher, distillation_method, teacher_method
 
     profile = get_profile("quick")
     torch.manual_seed(0)

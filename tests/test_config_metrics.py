@@ -2,15 +2,10 @@
 import numpy as np
 import pytest
 
-from fgi_core.config import (
-    DatasetPreset,
-    default_run_dir,
-    get_preset,
-    get_profile,
-    look_up_option,
-    resolve_device,
-)
-from fgi_core.evaluate import dice, iou, overlap_scores, precision, recall
+from fgi_core.config import DatasetPreset, default_run_dir, get_profile, resolve_device
+from fgi_core.data import get_preset
+from fgi_core.metrics import dice, iou, overlap_scores, precision, recall
+from fgi_core.registry import look_up_option
 
 
 def test_look_up_option_suggests_the_closest_name():

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fgi_core.evaluate import asd, format_table, hd95, paired_difference, resize_probability, score_image, summarise, surface_distances
+from fgi_core.evaluate import format_table, resize_probability, score_image
+from fgi_core.metrics import asd, hd95, paired_bootstrap, summarise, surface_distances
 TINY_WIDTHS = (4, 8, 8, 16, 16, 4)
 
 
@@ -82,16 +83,16 @@ def test_summary_counts_undefined_distances_and_table_says_so():
     assert "| m | 3 | 0.467 ± 0.416 |" in table and "6.0 ± 2.8 (1 undef.)" in table
 
 
-def test_paired_difference_interval():
+def test_paired_bootstrap_interval():
     a = np.array([0.9, 0.8, 0.7, 0.85, 0.75])
     b = a - np.array([0.1, 0.05, 0.1, 0.05, 0.1])
-    r = paired_difference(a, b)
+    r = paired_bootstrap(a, b)
     assert r["mean"] == pytest.approx(0.08) and r["wins"] == 1.0 and r["n"] == 5
     assert 0.05 <= r["low"] <= r["mean"] <= r["high"] <= 0.1
-    same = paired_difference(a, a)
+    same = paired_bootstrap(a, a)
     assert same["mean"] == same["low"] == same["high"] == 0.0
     with pytest.raises(ValueError, match="same length"):
-        paired_difference(a, b[:3])
+        paired_bootstrap(a, b[:3])
 
 
 def test_resize_probability_goes_back_to_the_original_size():

@@ -6,13 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from fgi_core.explain.backends import (
-    DESCRIBER_MODEL,
-    DescriberExplainer,
-    JsonlExplainer,
-    VLMUnavailableError,
-    create_explainer,
-)
+from fgi_core.explain.backends import JsonlExplainer, VLMUnavailableError, create_explainer
+from fgi_core.explain.describer import DESCRIBER_MODEL, DescriberExplainer
 from fgi_core.explain.records import ExplainItem, Explanation
 from fgi_core.explain.schema import FIELDS
 

@@ -38,9 +38,9 @@ def test_outputs_and_reuse(staged):
 
 def test_an_interrupted_run_resumes(staged, monkeypatch):
     ds, run = staged
-    from fgi_core.explain import backends
+    from fgi_core.explain.describer import DescriberExplainer
 
-    real = backends.DescriberExplainer.explain
+    real = DescriberExplainer.explain
     calls = {"n": 0}
 
     def crash_on_second_batch(self, items):
@@ -49,12 +49,12 @@ def test_an_interrupted_run_resumes(staged, monkeypatch):
             raise KeyboardInterrupt("simulated crash")
         return real(self, items)
 
-    monkeypatch.setattr(backends.DescriberExplainer, "explain", crash_on_second_batch)
+    monkeypatch.setattr(DescriberExplainer, "explain", crash_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
         run_explain_stage(ds, run, batch_size=2, progress=False)
     assert len(load_explanations(run)) == 2  # the first batch survived
     assert not (run / "explain" / "manifest.json").exists()  # not marked complete
-    monkeypatch.setattr(backends.DescriberExplainer, "explain", real)
+    monkeypatch.setattr(DescriberExplainer, "explain", real)
     res = run_explain_stage(ds, run, batch_size=2, progress=False)
     assert res.reused["explanations"] == 2 and len(res.explanations) == 4
 

@@ -6,12 +6,12 @@ import warnings
 import pytest
 import torch
 
+from fgi_core import augment as A
 from fgi_core import config
-from fgi_core import losses as L
-from fgi_core.config import get_profile
+from fgi_core.config import fgi_options, get_profile
 from fgi_core.models import create_model, foreground_probability, stored_activation, two_class_logits
-from fgi_core.train import (FGIOptions, TrainConfig, TrainingData, baseline_method, build_student, build_teacher,
-                            distillation_method, fgi_options, fit)
+from fgi_core.options import DARM_TARGETS, FGIOptions
+from fgi_core.train import TrainConfig, TrainingData, baseline_method, build_student, build_teacher, distillation_method, fit
 from fgi_core.train.engine import StaleCheckpointError, _schedule, validation_scores
 
 TINY = (4, 8, 16, 32, 64, 8)
@@ -120,8 +120,8 @@ def test_distillation_loss_of_bce_networks_ignores_channel_0(readout, invariant)
 def test_disagreement_reads_each_network_with_its_activation():
     t = torch.tensor([[[[9.0, -9.0]], [[1.0, 1.0]]]])  # channel 1 positive at both pixels
     s = torch.tensor([[[[0.0, 0.0]], [[-1.0, 1.0]]]])
-    assert L.disagreement(t, s, "sigmoid", "sigmoid").tolist() == [[[True, False]]]
-    assert L.disagreement(t, s).tolist() == [[[False, False]]]  # softmax: both say background at pixel 0
+    assert A.disagreement(t, s, "sigmoid", "sigmoid").tolist() == [[[True, False]]]
+    assert A.disagreement(t, s).tolist() == [[[False, False]]]  # softmax: both say background at pixel 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,14 +132,14 @@ def test_darm_targets():
     u[0, 4:12, 4:12] = True
     labels = torch.ones(1, 16, 16, dtype=torch.uint8)
     images = torch.ones(1, 3, 16, 16)
-    outs = {t: L.darm(images, labels, u, generator=torch.Generator().manual_seed(0), target=t) for t in L.DARM_TARGETS}
+    outs = {t: A.darm(images, labels, u, generator=torch.Generator().manual_seed(0), target=t) for t in DARM_TARGETS}
     for target, (masked, lab, block) in outs.items():
         assert block.any() and (masked[:, :, block[0]] == 0).all()
         expected = labels.masked_fill(block, 0) if target == "background" else labels
         assert torch.equal(lab, expected), target
     assert FGIOptions().darm_target == "background"  # the default everywhere
     with pytest.raises(ValueError, match="Unknown darm target 'backgrnd'"):
-        L.darm(images, labels, u, target="backgrnd")
+        A.darm(images, labels, u, target="backgrnd")
 
 
 def test_darm_batch_budget_is_the_authors_rule():
@@ -147,7 +147,7 @@ def test_darm_batch_budget_is_the_authors_rule():
     g = torch.Generator().manual_seed(0)
     u = torch.rand(4, 64, 64, generator=g) < 0.1
     u[1] = False  # an image without U still takes part in the batch's budget
-    masked, lab, block = L.darm(torch.randn(4, 3, 64, 64), torch.ones(4, 64, 64), u, generator=g, target="background",
+    masked, lab, block = A.darm(torch.randn(4, 3, 64, 64), torch.ones(4, 64, 64), u, generator=g, target="background",
                                 budget="batch")
     goal = int(0.3 * int(u.sum()))
     # the union is at most the summed areas, which overshoot the goal by less than one block (11 x 11)
@@ -155,12 +155,12 @@ def test_darm_batch_budget_is_the_authors_rule():
     assert not block[1].any()  # centres come from U, and blocks stay in their own image
     assert torch.equal(lab, torch.ones(4, 64, 64).masked_fill(block, 0))
     empty = torch.zeros(2, 8, 8, dtype=torch.bool)
-    assert not L.darm(torch.randn(2, 3, 8, 8), torch.ones(2, 8, 8), empty, budget="batch")[2].any()
+    assert not A.darm(torch.randn(2, 3, 8, 8), torch.ones(2, 8, 8), empty, budget="batch")[2].any()
 
 
 def test_cutmix_pairs_per_sample_boxes_and_pairing():
     x = torch.arange(8.0)[:, None, None, None].expand(8, 1, 32, 32).clone()  # image i is all i
-    mixed, targets, box = L.cutmix_pairs(x, x.clone(), generator=torch.Generator().manual_seed(2))
+    mixed, targets, box = A.cutmix_pairs(x, x.clone(), generator=torch.Generator().manual_seed(2))
     assert torch.equal(mixed, targets)  # images and targets mixed alike
     assert box.shape == (8, 32, 32) and len({tuple(b.nonzero().min(0).values.tolist()) for b in box if b.any()}) > 1
     for i in range(8):  # inside its box image i shows one other image (its partner), outside itself
@@ -175,7 +175,7 @@ def test_block_and_box_draws_make_no_host_sync(monkeypatch):
         original = getattr(torch.Tensor, name)
         monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _o=original, _n=name, **k: (calls.append(_n), _o(self, *a, **k))[1])
     x = torch.randn(4, 3, 32, 32)
-    L.cutmix_pairs(L.uniform_noise(x, generator=torch.Generator().manual_seed(0)), torch.randn(4, 2, 32, 32),
+    A.cutmix_pairs(A.uniform_noise(x, generator=torch.Generator().manual_seed(0)), torch.randn(4, 2, 32, 32),
                    generator=torch.Generator().manual_seed(0))
     assert calls == []
 
@@ -212,9 +212,10 @@ def test_the_cpu_profile_is_the_authors_schedule_stopped_at_its_ramp_end():
     from fgi_core.losses import rampup
 
     cpu, paper = get_profile("cpu"), get_profile("paper")
-    for name in ("optimizer", "lr", "lr_min", "weight_decay", "lr_schedule", "rampup_length"):
+    for name in ("optimizer", "lr", "lr_min", "weight_decay", "lr_schedule"):
         assert getattr(cpu, name) == getattr(paper, name), name
-    assert cpu.lr_horizon == paper.iterations_distill == 15000 and cpu.iterations_distill == cpu.rampup_length == 4000
+    assert cpu.fgi.rampup_length == paper.fgi.rampup_length == 4000
+    assert cpu.lr_horizon == paper.iterations_distill == 15000 and cpu.iterations_distill == cpu.fgi.rampup_length
     for profile in (cpu, paper):
         quiet = next(t for t in range(profile.iterations_distill) if rampup(t, fgi_options(profile).rampup_length) > 0.05)
         assert quiet >= 600, profile.name

@@ -7,51 +7,53 @@ import pytest
 import torch
 
 from fgi_core import interpret as I
+from fgi_core import metrics as M
+from fgi_core.explain import measures
 
 
 # ----------------------------------------------------------------------------------------------
 # CC, NSS, AUC, fixation maps
 # ----------------------------------------------------------------------------------------------
 def test_cc_known_values():
-    assert I.cc([0, 1, 2, 3], [0, 2, 4, 6]) == pytest.approx(1.0)
-    assert I.cc([0, 1, 2, 3], [3, 2, 1, 0]) == pytest.approx(-1.0)
+    assert M.cc([0, 1, 2, 3], [0, 2, 4, 6]) == pytest.approx(1.0)
+    assert M.cc([0, 1, 2, 3], [3, 2, 1, 0]) == pytest.approx(-1.0)
     # deviations (-1.5, -.5, .5, 1.5) and (-1.5, .5, -.5, 1.5): 4 / sqrt(5 * 5)
-    assert I.cc([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
-    assert I.cc(np.eye(3), np.eye(3) * 7 + 2) == pytest.approx(1.0)  # any shape; affine invariant
-    assert math.isnan(I.cc([1, 1, 1], [0, 1, 2]))  # a constant map has no correlation
+    assert M.cc([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert M.cc(np.eye(3), np.eye(3) * 7 + 2) == pytest.approx(1.0)  # any shape; affine invariant
+    assert math.isnan(M.cc([1, 1, 1], [0, 1, 2]))  # a constant map has no correlation
 
 
 def test_cc_errors_name_the_shapes():
     with pytest.raises(ValueError, match=r"\(2, 2\) and \(4,\)"):
-        I.cc(np.zeros((2, 2)), np.zeros(4))
+        M.cc(np.zeros((2, 2)), np.zeros(4))
     with pytest.raises(ValueError, match="NaN"):
-        I.cc([0, np.nan], [0, 1])
+        M.cc([0, np.nan], [0, 1])
 
 
 def test_nss_known_values():
     # s = (0, 0, 0, 1): mean 1/4, std sqrt(3)/4 -> z = (-1/sqrt(3), ..., sqrt(3))
-    assert I.nss([0, 0, 0, 1.0], [0, 0, 0, 1]) == pytest.approx(math.sqrt(3))
-    assert I.nss([0, 0, 0, 1.0], [1, 0, 0, 0]) == pytest.approx(-1 / math.sqrt(3))
+    assert M.nss([0, 0, 0, 1.0], [0, 0, 0, 1]) == pytest.approx(math.sqrt(3))
+    assert M.nss([0, 0, 0, 1.0], [1, 0, 0, 0]) == pytest.approx(-1 / math.sqrt(3))
     # weights: (2 * (-1/sqrt(3)) + 1 * sqrt(3)) / 3
-    assert I.nss([0, 0, 0, 1.0], [0, 0, 2, 1]) == pytest.approx((-2 / math.sqrt(3) + math.sqrt(3)) / 3)
+    assert M.nss([0, 0, 0, 1.0], [0, 0, 2, 1]) == pytest.approx((-2 / math.sqrt(3) + math.sqrt(3)) / 3)
     # uniform fixations give exactly chance (0)
-    assert I.nss(np.random.default_rng(0).random((5, 5)), np.ones((5, 5))) == pytest.approx(0.0, abs=1e-12)
-    assert math.isnan(I.nss(np.ones(4), [1, 0, 0, 0]))
+    assert M.nss(np.random.default_rng(0).random((5, 5)), np.ones((5, 5))) == pytest.approx(0.0, abs=1e-12)
+    assert math.isnan(M.nss(np.ones(4), [1, 0, 0, 0]))
 
 
 def test_nss_rejects_bad_fixation_maps():
     with pytest.raises(ValueError, match="no fixation"):
-        I.nss([0, 1.0], [0, 0])
+        M.nss([0, 1.0], [0, 0])
     with pytest.raises(ValueError, match="non-negative"):
-        I.nss([0, 1.0], [-1, 2])
+        M.nss([0, 1.0], [-1, 2])
 
 
 def test_auc_known_values_and_ties():
     # positives {0.35, 0.8} vs negatives {0.1, 0.4}: 3 of 4 pairs ordered right
-    assert I.auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
-    assert I.auc([0.5, 0.5], [0, 1]) == pytest.approx(0.5)  # a tie counts half
-    assert I.auc([0, 1, 2, 3], [0, 0, 1, 1]) == 1.0 and I.auc([3, 2, 1, 0], [0, 0, 1, 1]) == 0.0
-    assert math.isnan(I.auc([0.1, 0.2], [1, 1]))
+    assert M.auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert M.auc([0.5, 0.5], [0, 1]) == pytest.approx(0.5)  # a tie counts half
+    assert M.auc([0, 1, 2, 3], [0, 0, 1, 1]) == 1.0 and M.auc([3, 2, 1, 0], [0, 0, 1, 1]) == 0.0
+    assert math.isnan(M.auc([0.1, 0.2], [1, 1]))
 
 
 def test_auc_equals_pair_counting():
@@ -60,23 +62,23 @@ def test_auc_equals_pair_counting():
     t = rng.random(60) > 0.6
     pos, neg = s[t], s[~t]
     brute = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
-    assert I.auc(s, t) == pytest.approx(brute)
+    assert M.auc(s, t) == pytest.approx(brute)
 
 
 def test_fixation_map_convention():
     points = np.array([[0.0, 0.0, 100], [0.999, 0.5, 200], [1.0, 1.0, 50], [0.5, 0.5, 10], [0.5, 0.5, 30]])
-    counts = I.fixation_map(points, 4, 4)
+    counts = M.fixation_map(points, 4, 4)
     expected = np.zeros((4, 4))
     expected[0, 0], expected[2, 3], expected[3, 3], expected[2, 2] = 1, 1, 1, 2  # x=1 -> last column
     np.testing.assert_array_equal(counts, expected)
-    durations = I.fixation_map(points, 4, 4, weight="duration")
+    durations = M.fixation_map(points, 4, 4, weight="duration")
     assert durations[2, 2] == 40 and durations[2, 3] == 200 and durations.sum() == 390
     with pytest.raises(ValueError, match="N x 3"):
-        I.fixation_map(np.zeros((3, 2)), 4, 4)
+        M.fixation_map(np.zeros((3, 2)), 4, 4)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        I.fixation_map([[1.5, 0.5, 100]], 4, 4)
+        M.fixation_map([[1.5, 0.5, 100]], 4, 4)
     with pytest.raises(ValueError, match="Did you mean 'duration'"):
-        I.fixation_map(points, 4, 4, weight="durations")
+        M.fixation_map(points, 4, 4, weight="durations")
 
 
 def test_gaze_agreement_of_a_prediction_that_copies_the_heatmap():
@@ -144,7 +146,7 @@ def test_boundary_of_a_sharp_step_is_well_defined():
     size = 128
     region = np.zeros((size, size), bool)
     region[:, size // 2:] = True
-    m = I.boundary_measures(region, step_image(size))
+    m = measures.boundary_measures(region, step_image(size))
     # a 200-level step between columns 63 and 64, smoothed by a Gaussian of sigma 1, then the
     # Sobel central difference (f(x+1) - f(x-1)) / 2 at the contour column 64:
     # 100 * (Phi(1.5) - Phi(-0.5)) = 62.5 grey levels per pixel (continuous Gaussian; the sampled
@@ -153,32 +155,32 @@ def test_boundary_of_a_sharp_step_is_well_defined():
     # ramp width = step / g_edge = 200 / 62.5 px, relative to the 128 px side
     assert m["edge_width"] == pytest.approx(200 / 62.5 / size, rel=0.05)
     assert m["solidity"] == 1.0
-    assert I.boundary_class(m) == "well-defined"
+    assert measures.boundary_class(m) == "well-defined"
 
 
 def test_boundary_of_a_blurred_step_is_ill_defined_and_a_cross_is_irregular():
     size = 128
     region = np.zeros((size, size), bool)
     region[:, size // 2:] = True
-    m = I.boundary_measures(region, step_image(size, blur=8.0))
-    assert m["edge_width"] > 0.05 and I.boundary_class(m) == "ill-defined"
+    m = measures.boundary_measures(region, step_image(size, blur=8.0))
+    assert m["edge_width"] > 0.05 and measures.boundary_class(m) == "ill-defined"
     cross = np.zeros((size, size), bool)
     cross[56:72, 16:112] = True
     cross[16:112, 56:72] = True
-    m = I.boundary_measures(cross, step_image(size))
+    m = measures.boundary_measures(cross, step_image(size))
     # area 2 * 96 * 16 - 16 * 16 = 2816; hull: the 96 x 96 square less four corner triangles
     # with legs (96 - 16) / 2 = 40: 9216 - 4 * 800 = 6016
     assert m["solidity"] == pytest.approx(2816 / 6016)
-    assert I.boundary_class(m) == "irregular"
-    assert I.boundary_class(I.boundary_measures(np.zeros((8, 8), bool), np.zeros((8, 8, 3), np.uint8))) is None
+    assert measures.boundary_class(m) == "irregular"
+    assert measures.boundary_class(measures.boundary_measures(np.zeros((8, 8), bool), np.zeros((8, 8, 3), np.uint8))) is None
     with pytest.raises(ValueError, match="same height and width"):
-        I.boundary_measures(region, np.zeros((4, 4, 3), np.uint8))
+        measures.boundary_measures(region, np.zeros((4, 4, 3), np.uint8))
 
 
 def test_boundary_measures_match_the_describer():
     """The measured Boundary of the describer's own region is the describer's Boundary."""
     from fgi_core.data import create_dataset
-    from fgi_core.explain.backends import DescriberExplainer
+    from fgi_core.explain.describer import DescriberExplainer
     from fgi_core.explain.records import ExplainItem
     from fgi_core.gaze import pseudo_masks
 
@@ -192,21 +194,21 @@ def test_boundary_measures_match_the_describer():
         hc, bc = pseudo_masks(refined, 0.5, 0.3)
         item = ExplainItem(id=image_id, image=image, modality="endoscopy", refined=refined, m_hc=hc, m_bc=bc)
         fields, meas = describer.measure(item)
-        m = I.boundary_measures(refined >= 0.5, image)
+        m = measures.boundary_measures(refined >= 0.5, image)
         assert m["edge_strength"] == pytest.approx(meas["edge_strength"], abs=1e-3)
         assert m["solidity"] == pytest.approx(meas["solidity"], abs=1e-3)
-        assert I.boundary_class(m) == fields["Boundary"]
+        assert measures.boundary_class(m) == fields["Boundary"]
 
 
 def test_cohen_kappa_known_values():
     # p_o = 3/4; p_e = 1/2 * 1/4 + 1/2 * 3/4 = 1/2 -> (3/4 - 1/2) / (1/2)
-    assert I.cohen_kappa(["x", "x", "y", "y"], ["x", "y", "y", "y"]) == pytest.approx(0.5)
-    assert I.cohen_kappa(["a", "b", "c"], ["a", "b", "c"]) == pytest.approx(1.0)
-    assert I.cohen_kappa(["a", "b"], ["b", "a"]) == pytest.approx(-1.0)
-    assert I.cohen_kappa(["a", None, "b", float("nan")], ["a", "b", "b", "a"]) == pytest.approx(1.0)  # pairs left out
-    assert math.isnan(I.cohen_kappa(["a", "a"], ["a", "a"]))  # one label only: undefined
+    assert M.cohen_kappa(["x", "x", "y", "y"], ["x", "y", "y", "y"]) == pytest.approx(0.5)
+    assert M.cohen_kappa(["a", "b", "c"], ["a", "b", "c"]) == pytest.approx(1.0)
+    assert M.cohen_kappa(["a", "b"], ["b", "a"]) == pytest.approx(-1.0)
+    assert M.cohen_kappa(["a", None, "b", float("nan")], ["a", "b", "b", "a"]) == pytest.approx(1.0)  # pairs left out
+    assert math.isnan(M.cohen_kappa(["a", "a"], ["a", "a"]))  # one label only: undefined
     with pytest.raises(ValueError, match="same length"):
-        I.cohen_kappa(["a"], ["a", "b"])
+        M.cohen_kappa(["a"], ["a", "b"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -267,31 +269,31 @@ def test_attention_rows_hand_made():
 # ----------------------------------------------------------------------------------------------
 # Summaries
 # ----------------------------------------------------------------------------------------------
-def test_bootstrap_ci_known_cases():
-    c = I.bootstrap_ci([0.3] * 10)
+def test_bootstrap_interval_known_cases():
+    c = M.bootstrap_interval([0.3] * 10)
     assert c["n"] == 10 and c["mean"] == pytest.approx(0.3) and c["low"] == pytest.approx(0.3) and c["high"] == pytest.approx(0.3)
-    one = I.bootstrap_ci([2.0, float("nan"), None])
+    one = M.bootstrap_interval([2.0, float("nan"), None])
     assert one["n"] == 1 and one["low"] == one["high"] == 2.0
-    assert I.bootstrap_ci([])["n"] == 0 and math.isnan(I.bootstrap_ci([])["mean"])
-    rate = I.bootstrap_ci([True, False, True, True])
+    assert M.bootstrap_interval([])["n"] == 0 and math.isnan(M.bootstrap_interval([])["mean"])
+    rate = M.bootstrap_interval([True, False, True, True])
     assert rate["mean"] == 0.75 and 0.0 <= rate["low"] <= 0.75 <= rate["high"] <= 1.0
     # 0..99: mean 49.5, standard error 28.87 / 10 -> a 95 % interval of about +-5.66
-    c = I.bootstrap_ci(range(100), n_boot=4000, seed=1)
+    c = M.bootstrap_interval(range(100), n_boot=4000, seed=1)
     assert c["mean"] == 49.5 and c["low"] == pytest.approx(49.5 - 5.66, abs=0.8) and c["high"] == pytest.approx(49.5 + 5.66, abs=0.8)
-    assert I.bootstrap_ci(range(100), seed=5) == I.bootstrap_ci(range(100), seed=5)  # seeded
+    assert M.bootstrap_interval(range(100), seed=5) == M.bootstrap_interval(range(100), seed=5)  # seeded
     with pytest.raises(ValueError, match="level"):
-        I.bootstrap_ci([1, 2], level=95)
+        M.bootstrap_interval([1, 2], level=95)
 
 
 def test_summarise_and_compare_sources():
     frame = pd.DataFrame({"teacher_cc": [0.1, 0.2, 0.3], "student_cc": [0.2, 0.2, 0.5],
                           "teacher_match": [True, False, np.nan], "student_match": [True, True, False],
                           "label": ["a", "b", "c"]}, index=["i1", "i2", "i3"])
-    s = I.summary_table(frame)  # the table of fgi_core.metrics.summarise (I.summarise, a dict per column)
+    s = I.summary_table(frame)  # the table of fgi_core.metrics.summarise (a dict per column)
     assert "label" not in s.index
     assert s.loc["teacher_cc", "mean"] == pytest.approx(0.2) and s.loc["teacher_cc", "n"] == 3
     assert s.loc["teacher_match", "mean"] == pytest.approx(0.5) and s.loc["teacher_match", "n"] == 2
-    assert I.summarise(frame)["teacher_match"] == {"mean": 0.5, "std": pytest.approx(0.5 ** 0.5), "n": 2, "undefined": 1}
+    assert M.summarise(frame)["teacher_match"] == {"mean": 0.5, "std": pytest.approx(0.5 ** 0.5), "n": 2, "undefined": 1}
     with pytest.raises(KeyError, match="nope"):
         I.summary_table(frame, ["nope"])
     c = I.compare_sources(frame, ["cc", "match"])
@@ -386,9 +388,9 @@ def test_load_inspection_from_the_quick_run(tiny_run):
 
 
 def test_separation_auc_ci_strings_and_dataset_summary():
-    assert I.separation_auc([3.0, 1.0, None, 2.0], [True, False, True, False]) == 1.0
-    assert I.separation_auc([1.0, 2.0, float("nan")], [True, False, None]) == 0.0
-    assert math.isnan(I.separation_auc([1.0, 2.0], [True, True]))
+    assert M.separation_auc([3.0, 1.0, None, 2.0], [True, False, True, False]) == 1.0
+    assert M.separation_auc([1.0, 2.0, float("nan")], [True, False, None]) == 0.0
+    assert math.isnan(M.separation_auc([1.0, 2.0], [True, True]))
     t = pd.DataFrame({"n": [3, 0], "mean": [0.5, np.nan], "low": [0.25, np.nan], "high": [0.75, np.nan]}, index=["cc", "nss"])
     strings = I.ci_strings({"student": t})
     assert strings.loc["cc", "student"] == "0.50 [0.25, 0.75] (n=3)" and strings.loc["nss", "student"] == "n/a"
@@ -438,27 +440,20 @@ def test_intervals_carry_the_statistics_keys_only():
     from fgi_core.metrics import bootstrap_interval
 
     values = [0.2, 0.5, float("nan"), 0.9, 0.4]
-    c, interval = I.bootstrap_ci(values), bootstrap_interval(values)
-    assert c == interval
+    assert set(bootstrap_interval(values)) == {"n", "mean", "low", "high", "std"}
     assert list(I.summary_table(pd.DataFrame({"x": values})).columns) == ["n", "mean", "low", "high", "std"]
     t = pd.DataFrame({"n": [4], "mean": [0.5], "low": [0.25], "high": [0.75]}, index=["cc"])
     assert I.ci_strings({"s": t}).loc["cc", "s"] == "0.50 [0.25, 0.75] (n=4)"
 
 
-def test_the_package_keeps_every_name_and_one_job_per_module():
+def test_the_package_exports_its_own_names_and_one_job_per_module():
     import ast
     from pathlib import Path
 
     import fgi_core.interpret as package
-    from fgi_core import interpret, metrics
-    from fgi_core.explain import measures
 
     for name in package.__all__:
-        assert hasattr(interpret, name), name
-    from fgi_core.interpret import _numbers, _resize  # noqa: F401 (private names still importable)
-
-    assert interpret.dice is metrics.dice and interpret.paired_bootstrap is metrics.paired_bootstrap
-    assert interpret.boundary_class is measures.boundary_class
+        assert name.isupper() or getattr(package, name).__module__.startswith("fgi_core.interpret."), name
     folder = Path(package.__file__).parent
     modules = {p.stem for p in folder.glob("*.py")}
     assert {"attention", "descriptions", "inspection", "compare", "gaze", "tables", "summary"} <= modules

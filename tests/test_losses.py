@@ -12,19 +12,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 import fgi_core.losses as losses
-from fgi_core.losses import (
-    afc_loss,
-    bce_loss,
-    ce_loss,
-    cutmix,
-    cwc_loss,
-    darm,
-    disagreement,
-    label_disagreement,
-    pce_loss,
-    rampup,
-    uniform_noise,
-)
+from fgi_core.augment import cutmix, darm, disagreement, label_disagreement, uniform_noise
+from fgi_core.losses import afc_loss, bce_loss, ce_loss, cwc_loss, pce_loss, rampup
 
 LOG2 = math.log(2.0)
 

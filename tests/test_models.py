@@ -16,8 +16,8 @@ from fgi_core.models import (
     TextFusion,
     count_parameters,
     create_model,
-    half_widths,
     propagate_features,
+    student_widths,
 )
 from fgi_core.models.fusion import attention_heads
 
@@ -55,7 +55,7 @@ def test_teacher_and_student_shapes(h, w):
     assert [tuple(f.shape) for f in t["features"]] == stage_shapes(TINY, 2, h, w)
     # the student's adapted features pair with the teacher's d_s, stage by stage (AFC)
     assert [f.shape for f in s["features"]] == [f.shape for f in t["features"]]
-    assert student.backbone.widths == half_widths(TINY) == (4, 8, 16, 32, 64, 8)
+    assert student.backbone.widths == student_widths(TINY) == (4, 8, 16, 32, 64, 8)
 
 
 @pytest.mark.parametrize("h, w", SIZES)
@@ -70,7 +70,7 @@ def test_baseline_shapes(h, w):
 
 def test_default_widths_are_the_authors():
     assert FGITeacher().backbone.widths == TEACHER_WIDTHS == (64, 128, 256, 512, 1024, 128)
-    assert half_widths(TEACHER_WIDTHS) == STUDENT_WIDTHS == (32, 64, 128, 256, 512, 64)
+    assert student_widths(TEACHER_WIDTHS) == STUDENT_WIDTHS == (32, 64, 128, 256, 512, 64)
 
 
 # ------------------------------------------------------------------------------------------------

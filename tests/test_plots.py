@@ -1,9 +1,6 @@
-"""fgi_core.plots: one home for every figure, one colour table, one way to draw fixations, and the
-old names (fgi_core.viz, fgi_core.widgets.render_*, train.engine.plot_curves) still resolving."""
+"""fgi_core.plots: one home for every figure, one colour table, one way to draw fixations."""
 import ast
 import doctest
-import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,18 +64,20 @@ def test_every_figure_with_fixations_draws_them_the_same_way():
 
 def test_one_colour_table():
     assert plots.COLOURS["m_hc"] == (0.1, 0.9, 0.2) and plots.COLOURS["gt"] == (0.2, 0.5, 1.0)
-    from fgi_core import viz, widgets
-
-    assert viz.MASK_COLOURS is widgets.LAYER_COLOURS is plots.COLOURS
-    for path in [*sorted((PACKAGE / "plots").glob("*.py")), PACKAGE / "viz.py", PACKAGE / "widgets.py"]:
+    for path in [*sorted((PACKAGE / "plots").glob("*.py")), PACKAGE / "widgets.py"]:
         if path.name == "colours.py":
             continue
-        text = path.read_text()
-        rgb = [ast.unparse(n) for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Tuple) and len(n.elts) == 3
+        tree = ast.parse(path.read_text())
+        rgb = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Tuple) and len(n.elts) == 3
                and all(isinstance(e, ast.Constant) and isinstance(e.value, float) for e in n.elts)]
         assert not rgb, (path.name, rgb)  # no colour written outside the table (docstring examples aside)
-        assert '"jet"' not in text and '"autumn"' not in text, path.name
-        assert "COLOURS = {" not in text and ".scatter(" not in text, path.name  # one routine draws fixations
+        cmaps = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in ("jet", "autumn")]
+        assert not cmaps, (path.name, cmaps)  # the colour maps are the table's too
+        tables = [t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Dict)
+                  for t in n.targets if isinstance(t, ast.Name) and t.id.endswith("COLOURS")]
+        scatters = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                    and n.func.attr == "scatter"]
+        assert not tables and not scatters, (path.name, tables, scatters)  # one routine draws fixations
 
 
 def _functions(path: Path):
@@ -95,8 +94,6 @@ def test_figures_are_defined_once_in_plots_and_named_plot():
     for name, files in homes.items():
         if name.startswith(("plot_", "show_")):
             assert len(files) == 1 and files[0].startswith("plots/"), (name, files)
-    for old in plots.OLD_NAMES:
-        assert old not in homes, (old, homes.get(old))  # an alias, not a second definition
     assert homes["draw_fixations"] == ["plots/colours.py"] and homes["compose"] == ["plots/layers.py"]
 
 
@@ -107,33 +104,6 @@ def test_no_function_in_plots_is_longer_than_sixty_lines():
             body = node.body[1:] if ast.get_docstring(node) else node.body
             code = [l for l in lines[body[0].lineno - 1:node.end_lineno] if l.strip() and not l.strip().startswith("#")]
             assert len(code) <= 60, (path.name, node.name, len(code))
-
-
-def test_old_names_still_resolve():
-    from fgi_core import viz, widgets
-    from fgi_core.train import engine
-
-    for old, new in plots.OLD_NAMES.items():
-        assert getattr(plots, old) is getattr(plots, new), old
-        if old.startswith("render_"):
-            assert getattr(widgets, old) is getattr(plots, new), old
-        else:
-            assert getattr(viz, old) is getattr(plots, new), old
-    assert engine.plot_curves is plots.plot_curves and fgi_core.train.plot_curves is plots.plot_curves
-    for name in ("compose", "outline", "stretch", "fixation_offsets", "figure_png", "View", "LAYERS", "focus_options",
-                 "attention_for", "view_scores"):
-        assert getattr(widgets, name) is getattr(plots, name), name
-    assert set(widgets.__all__) <= set(dir(widgets)) and set(viz.__all__) <= set(dir(viz))
-    # every viz.<name> the notebooks call
-    used = set()
-    for nb in (ROOT / "notebooks").glob("*.ipynb"):
-        for cell in json.loads(nb.read_text())["cells"]:
-            used |= set(re.findall(r"\bviz\.([A-Za-z_]\w*)", "".join(cell["source"])))
-    missing = sorted(n for n in used if not hasattr(viz, n))
-    assert not missing, missing
-    for name in ("plot_fixations", "overlay", "save_figure", "image_grid", "plot_similarity", "plot_confusion",
-                 "plot_field_distribution", "MASK_COLOURS"):
-        assert hasattr(viz, name), name
 
 
 def test_plot_curves_returns_the_figure_and_saves_when_given_a_path(tmp_path):

@@ -4,19 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from fgi_core.config import get_profile
+from fgi_core.config import fgi_options, get_profile
 from fgi_core.data import create_dataset
 from fgi_core.explain import run_explain_stage
 from fgi_core.gaze import run_gaze_stage
+from fgi_core.options import FGIOptions
 from fgi_core.train import (
     BatchSampler,
-    FGIOptions,
     TrainConfig,
     baseline_method,
     build_student,
     build_teacher,
     distillation_method,
-    fgi_options,
     fit,
     flip_batch,
     load_training_data,
@@ -141,8 +140,8 @@ def test_baselines_side_by_side_equal_one_after_the_other(tmp_path, capsys, monk
 
     from test_fidelity import tiny_data
 
-    from fgi_core.models import create_model
-    from fgi_core.train import load_networks, student_widths, train_baselines
+    from fgi_core.models import create_model, student_widths
+    from fgi_core.train import load_networks, train_baselines
     from fgi_core.train.engine import CollapseWarning
 
     if not sys.platform.startswith("linux"):

@@ -233,13 +233,13 @@ def test_progress_bars_are_text_in_a_batch_run(monkeypatch, capsys):
 def test_training_curves_put_the_rampup_on_its_own_axis(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from fgi_core.train import engine
+    from fgi_core import plots
 
     rows = [{"iteration": i, "total": 1.0 / i, "student": 0.5 / i, "cwc": 0.1, "afc": 0.9, "rampup": min(1.0, i / 20),
              "lr": 0.01, "seconds": 1.0, "val_dice": 0.5 if i % 20 == 0 else None} for i in range(10, 70, 10)]
     figures = []
     monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
-    engine.plot_curves(rows, tmp_path / "curves.png", "toy")
+    plots.plot_curves(rows, tmp_path / "curves.png", "toy")
     assert (tmp_path / "curves.png").stat().st_size > 5_000
     fig = figures[-1]
     loss_ax = fig.axes[0]

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from fgi_core import viz
+from fgi_core import plots
 from fgi_core.runs import find_data_root, start_stage
 
 
@@ -23,12 +23,12 @@ def scene():
 
 def test_gaze_stage_figure_has_one_panel_per_map(tmp_path):
     image, points, maps, gt = scene()
-    fig = viz.show_gaze_stage(image, points, maps, gt=gt, title="t", scores={"m_hc": 0.5, "m_bc": 0.25})
+    fig = plots.plot_gaze_stage(image, points, maps, gt=gt, title="t", scores={"m_hc": 0.5, "m_bc": 0.25})
     titles = [ax.get_title() for ax in fig.axes]
     assert len(titles) == 6 and titles[0] == "2 fixations" and titles[-1] == "ground truth"
     assert "Dice 0.50" in titles[3] and "Dice 0.25" in titles[4]
-    assert len(viz.show_gaze_stage(image, points, maps).axes) == 5
-    out = viz.save_figure(fig, tmp_path / "sub" / "fig.png")
+    assert len(plots.plot_gaze_stage(image, points, maps).axes) == 5
+    out = plots.save_figure(fig, tmp_path / "sub" / "fig.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list((tmp_path / "sub").glob("*.tmp"))  # written atomically, no leftovers
 
@@ -36,7 +36,7 @@ def test_gaze_stage_figure_has_one_panel_per_map(tmp_path):
 def test_quality_bars_show_the_values():
     means = {f"{s}_{l}_{m}": v for s in ("heatmap", "refined") for l in ("hc", "bc")
              for m, v in zip(("dice", "precision", "recall"), (0.1, 0.2, 0.3))}
-    fig = viz.plot_mask_quality(means)
+    fig = plots.plot_mask_quality(means)
     heights = sorted({round(p.get_height(), 6) for p in fig.axes[0].patches})
     assert heights == [0.1, 0.2, 0.3]
 
@@ -45,7 +45,7 @@ def test_gaze_statistics_against_summary_numbers():
     image, points, maps, gt = scene()
     from fgi_core.gaze import KVASIR_GAZE_STATS
 
-    fig = viz.plot_gaze_statistics(KVASIR_GAZE_STATS, {"a": points}, {"a": gt})
+    fig = plots.plot_gaze_statistics(KVASIR_GAZE_STATS, {"a": points}, {"a": gt})
     assert [ax.get_title() for ax in fig.axes] == ["fixations per image", "duration (ms)", "fraction inside lesion"]
 
 

@@ -1,4 +1,4 @@
-"""fgi_core.widgets: the pure render functions (no display) and the ipywidgets layer on top."""
+"""The inspector: its pure renderers (fgi_core.plots, no display) and the ipywidgets layer on top (fgi_core.widgets)."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from fgi_core import interpret as I
+from fgi_core import plots as P
 from fgi_core import widgets as W
 
 
@@ -42,26 +43,26 @@ def test_compose_blends_known_values():
     img = np.full((3, 3, 3), 100, np.uint8)
     fill = np.zeros((3, 3), bool)
     fill[0, 0] = True
-    out = W.compose(img, fills=[(fill, (1.0, 0.0, 0.0), 0.5)])
+    out = P.compose(img, fills=[(fill, (1.0, 0.0, 0.0), 0.5)])
     assert out[0, 0].tolist() == [178, 50, 50]  # 0.5 * 100 + 0.5 * 255 = 177.5 -> 178; 0.5 * 100 = 50
     assert out[1, 1].tolist() == [100, 100, 100]
     # heat: opacity alpha * value; value 0 leaves the image, value 1 blends jet(1) = (0.5, 0, 0)
     heat = np.zeros((3, 3))
     heat[2, 2] = 1.0
-    out = W.compose(img, heat=[(heat, 0.5)])
+    out = P.compose(img, heat=[(heat, 0.5)])
     assert out[2, 2].tolist() == [114, 50, 50]  # 0.5 * 100 + 0.5 * 127.5 = 113.75 -> 114
     assert out[0, 0].tolist() == [100, 100, 100]
     # outlines paint the boundary pixels only; no image = grey 128
     sq = np.zeros((5, 5), bool)
     sq[1:4, 1:4] = True
-    out = W.compose(None, outlines=[(sq, (0.0, 0.0, 1.0))], shape=(5, 5))
+    out = P.compose(None, outlines=[(sq, (0.0, 0.0, 1.0))], shape=(5, 5))
     assert out[1, 1].tolist() == [0, 0, 255] and out[2, 2].tolist() == [128, 128, 128] and out[0, 0].tolist() == [128, 128, 128]
-    grey = W.compose(np.full((2, 2), 7, np.uint8))
+    grey = P.compose(np.full((2, 2), 7, np.uint8))
     assert grey.shape == (2, 2, 3) and (grey == 7).all()
     with pytest.raises(ValueError, match=r"fill mask has shape \(2, 2\); the image is \(3, 3\)"):
-        W.compose(img, fills=[(np.zeros((2, 2), bool), (1, 0, 0), 0.5)])
+        P.compose(img, fills=[(np.zeros((2, 2), bool), (1, 0, 0), 0.5)])
     with pytest.raises(ValueError, match="an image or a shape"):
-        W.compose(None)
+        P.compose(None)
 
 
 def test_outline_and_fixation_offsets():
@@ -69,11 +70,11 @@ def test_outline_and_fixation_offsets():
     m[1:4, 1:4] = True
     expected = m.copy()
     expected[2, 2] = False
-    np.testing.assert_array_equal(W.outline(m), expected)
+    np.testing.assert_array_equal(P.outline(m), expected)
     full = np.ones((3, 3), bool)
-    assert W.outline(full).sum() == 8  # the image border counts as outside
+    assert P.outline(full).sum() == 8  # the image border counts as outside
     # drawn at the centre of the pixel gaze.coords.pixel_indices gives: (col, row)
-    np.testing.assert_allclose(W.fixation_offsets(np.array([[0.0, 0.0, 1], [0.5, 1.0, 1]]), 10, 20), [[0.0, 0.0], [10.0, 9.0]])
+    np.testing.assert_allclose(P.fixation_offsets(np.array([[0.0, 0.0, 1], [0.5, 1.0, 1]]), 10, 20), [[0.0, 0.0], [10.0, 9.0]])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,32 +82,32 @@ def test_outline_and_fixation_offsets():
 # ----------------------------------------------------------------------------------------------
 def test_view_checks_its_fields():
     with pytest.raises(ValueError, match="Did you mean 'heatmap'"):
-        W.View(layers=("heatmp",))
+        P.View(layers=("heatmp",))
     with pytest.raises(ValueError, match="threshold"):
-        W.View(threshold=1.5)
+        P.View(threshold=1.5)
     with pytest.raises(ValueError, match="stage"):
-        W.View(stage=5)
+        P.View(stage=5)
 
 
-def test_render_view_layers_are_the_composed_image():
+def test_plot_view_layers_are_the_composed_image():
     rec = record()
-    view = W.View(layers=("image", "m_hc", "prediction", "gt"), source="teacher", threshold=0.5, focus="Location")
-    fig = W.render_view(rec, view, rec.attention)
+    view = P.View(layers=("image", "m_hc", "prediction", "gt"), source="teacher", threshold=0.5, focus="Location")
+    fig = P.plot_view(rec, view, rec.attention)
     assert len(fig.axes) == 3
     region = rec.prob["teacher"] >= 0.5
-    expected = W.compose(rec.image, [], [(rec.m_hc > 0, W.LAYER_COLOURS["m_hc"], 0.35), (region, W.LAYER_COLOURS["prediction"], 0.25)],
-                         [(region, W.LAYER_COLOURS["prediction"]), (rec.gt, W.LAYER_COLOURS["gt"])])
+    expected = P.compose(rec.image, [], [(rec.m_hc > 0, P.COLOURS["m_hc"], 0.35), (region, P.COLOURS["prediction"], 0.25)],
+                         [(region, P.COLOURS["prediction"]), (rec.gt, P.COLOURS["gt"])])
     np.testing.assert_array_equal(np.asarray(fig.axes[0].images[0].get_array()), expected)
     assert len(fig.axes[0].collections) == 0  # fixations off: no scatter
     assert "teacher prediction at p >= 0.50" in fig._suptitle.get_text()
     plt.close(fig)
 
 
-def test_render_view_fixations_order_and_duration():
+def test_plot_view_fixations_order_and_duration():
     rec = record()
-    fig = W.render_view(rec, W.View(layers=("image", "fixations")))
+    fig = P.plot_view(rec, P.View(layers=("image", "fixations")))
     [scatter] = fig.axes[0].collections
-    np.testing.assert_allclose(scatter.get_offsets(), W.fixation_offsets(rec.points, 24, 24))
+    np.testing.assert_allclose(scatter.get_offsets(), P.fixation_offsets(rec.points, 24, 24))
     sizes = scatter.get_sizes()
     assert sizes[0] > sizes[2] > sizes[1]  # 400 ms > 200 ms > 100 ms
     np.testing.assert_array_equal(scatter.get_array(), [0, 1, 2])  # colour = order
@@ -116,11 +117,11 @@ def test_render_view_fixations_order_and_duration():
 
 def test_toggling_a_layer_or_the_threshold_changes_the_pixels():
     rec = record()
-    base = W.View(layers=("image", "prediction"), source="student", threshold=0.5)
-    a = np.asarray(W.render_view(rec, base).axes[0].images[0].get_array())
-    b = np.asarray(W.render_view(rec, W.View(layers=("image", "prediction", "heatmap"), source="student")).axes[0].images[0].get_array())
-    c = np.asarray(W.render_view(rec, W.View(layers=("image", "prediction"), source="student", threshold=0.9)).axes[0].images[0].get_array())
-    d = np.asarray(W.render_view(rec, W.View(layers=("prediction",), source="student")).axes[0].images[0].get_array())
+    base = P.View(layers=("image", "prediction"), source="student", threshold=0.5)
+    a = np.asarray(P.plot_view(rec, base).axes[0].images[0].get_array())
+    b = np.asarray(P.plot_view(rec, P.View(layers=("image", "prediction", "heatmap"), source="student")).axes[0].images[0].get_array())
+    c = np.asarray(P.plot_view(rec, P.View(layers=("image", "prediction"), source="student", threshold=0.9)).axes[0].images[0].get_array())
+    d = np.asarray(P.plot_view(rec, P.View(layers=("prediction",), source="student")).axes[0].images[0].get_array())
     assert not np.array_equal(a, b) and not np.array_equal(a, c)
     assert (d[0, -1] == 128).all()  # image off: grey background far from the lesion
     plt.close("all")
@@ -128,30 +129,30 @@ def test_toggling_a_layer_or_the_threshold_changes_the_pixels():
 
 def test_attention_panel_shows_the_chosen_field_or_token():
     rec = record()
-    m, label = W.attention_for(rec, rec.attention, 1, "Location")
+    m, label = P.attention_for(rec, rec.attention, 1, "Location")
     # Location = tokens 1..2: 0.5 + 0.1 in the upper-left 3 x 3 cells of the 12 x 12 grid, 0.2 elsewhere
     assert m.shape == (24, 24) and m[0, 0] == pytest.approx(0.6) and m[-1, -1] == pytest.approx(0.2)
     assert "field 'Location' (2 tokens)" in label and "stage 1 (12x12)" in label
-    m1, label1 = W.attention_for(rec, rec.attention, 1, 1)
+    m1, label1 = P.attention_for(rec, rec.attention, 1, 1)
     assert m1[0, 0] == pytest.approx(0.5) and "token 1 'upper'" in label1
-    fig = W.render_view(rec, W.View(focus=1, stage=1), rec.attention)
+    fig = P.plot_view(rec, P.View(focus=1, stage=1), rec.attention)
     assert "token 1 'upper'" in fig.axes[1].get_title()
-    np.testing.assert_array_equal(np.asarray(fig.axes[1].images[0].get_array()), W.compose(rec.image, [(W.stretch(m1), 0.6)]))
-    np.testing.assert_allclose(W.stretch(np.array([[2.0, 4.0], [3.0, 3.0]])), [[0, 1], [0.5, 0.5]])
-    assert (W.stretch(np.full((2, 2), 0.3)) == 0).all()
-    fig2 = W.render_view(rec, W.View(), attention=None)
+    np.testing.assert_array_equal(np.asarray(fig.axes[1].images[0].get_array()), P.compose(rec.image, [(P.stretch(m1), 0.6)]))
+    np.testing.assert_allclose(P.stretch(np.array([[2.0, 4.0], [3.0, 3.0]])), [[0, 1], [0.5, 0.5]])
+    assert (P.stretch(np.full((2, 2), 0.3)) == 0).all()
+    fig2 = P.plot_view(rec, P.View(), attention=None)
     assert "no attention" in fig2.axes[1].texts[0].get_text()
     with pytest.raises(KeyError, match="Remarks"):
-        W.attention_for(rec, rec.attention, 1, "Remarks")
+        P.attention_for(rec, rec.attention, 1, "Remarks")
     plt.close("all")
 
 
 def test_description_panel_lists_fields_and_measurements():
     rec = record()
-    view = W.View(source="teacher", focus="Boundary")
-    scores = W.view_scores(rec, view)
+    view = P.View(source="teacher", focus="Boundary")
+    scores = P.view_scores(rec, view)
     assert scores["location"] == "upper-left" and scores["location_match"] is True
-    fig = W.render_view(rec, view, rec.attention, scores)
+    fig = P.plot_view(rec, view, rec.attention, scores)
     texts = {t.get_text(): t for t in fig.axes[2].texts}
     order = [t.get_text() for t in fig.axes[2].texts]
     k = order.index("Location: upper-left")
@@ -159,14 +160,14 @@ def test_description_panel_lists_fields_and_measurements():
     bold = [t for t, a in texts.items() if a.get_weight() == "bold" and t.startswith("Boundary")]
     assert bold, "the focused field is highlighted"
     assert any(t.startswith("CC(heatmap, p) 1.00") for t in texts)  # teacher p == heatmap
-    fig = W.render_view(rec, W.View(description=False))
+    fig = P.plot_view(rec, P.View(description=False))
     assert len(fig.axes[2].texts) == 0
     plt.close("all")
 
 
 def test_focus_options_follow_the_token_spans():
     rec = record()
-    opts = W.focus_options(rec)
+    opts = P.focus_options(rec)
     assert opts[0] == ("field: Location (tokens 1-2)", "Location")
     assert ("token 2: left (Location)", 2) in opts and ("token 0: [CLS]", 0) in opts
     assert len(opts) == 2 + 6
@@ -179,24 +180,24 @@ def test_summary_and_link_figures():
     rec = record()
     insp = I.Inspection([rec])
     frame = I.measure(insp)
-    fig = W.render_links([rec], frame, "student_cc", "student", title="strongest")
+    fig = P.plot_links([rec], frame, "student_cc", "student", title="strongest")
     assert len(fig.axes) == 5 and "cc: " in fig.axes[3].texts[0].get_text()  # 4 panels and the heat colour bar
     assert fig.axes[4].get_label() == "<colorbar>" and "p(lesion)" in fig.axes[4].get_ylabel()
     with pytest.raises(KeyError, match="nope"):
-        W.render_links([rec], frame, "nope")
+        P.plot_links([rec], frame, "nope")
     s = pd.DataFrame({"mean": [0.5, 0.2], "low": [0.4, 0.1], "high": [0.6, 0.3]}, index=["cc", "nss"])
-    fig = W.render_summary({"teacher": s, "student": s}, ["cc", "nss"], reference={"nss": 0.0})
+    fig = P.plot_summary({"teacher": s, "student": s}, ["cc", "nss"], reference={"nss": 0.0})
     [ax] = fig.axes
     assert [t.get_text() for t in ax.get_yticklabels()] == ["cc", "nss"]
     assert len(ax.containers) == 2  # one errorbar set per table
-    fig = W.render_teacher_student([rec], scores={"img-7": 0.5})
+    fig = P.plot_teacher_student([rec], scores={"img-7": 0.5})
     assert "Dice(teacher, student) 0.50" in fig.axes[2].get_title()
     table = I.attention_table(insp)
-    fig = W.render_attention_summary(I.attention_summary(table))
+    fig = P.plot_attention_summary(I.attention_summary(table))
     assert len(fig.axes) == 4  # two matrices, two colour bars
-    fig = W.render_attention_grid(rec, rec.attention)
+    fig = P.plot_attention_grid(rec, rec.attention)
     assert len(fig.axes) == 2 * 4 + 1 and fig.axes[-1].get_label() == "<colorbar>"  # two fields x four stages, one colour bar
-    png = W.figure_png(fig)
+    png = P.figure_png(fig)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     plt.close("all")
 
@@ -214,7 +215,7 @@ def test_inspector_updates_one_figure_in_place():
     ins = W.Inspector(insp, source="teacher")
     first, figure = ins.figure.value, ins.figure
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and ins.renders == 1
-    assert ins.view.source == "teacher" and set(ins.view.layers) == set(W.View().layers)
+    assert ins.view.source == "teacher" and set(ins.view.layers) == set(P.View().layers)
     ins.controls["threshold"].value = 0.8
     assert ins.renders == 2 and ins.figure is figure and ins.figure.value != first and ins.view.threshold == 0.8
     ins.controls["image"].value = 1  # the image slider: new image, id label and token menu follow

@@ -12,19 +12,21 @@ from .base import (
     SegmentationDataset,
     create_dataset,
     data_folders,
+    PRESETS,
     dataset_presets,
+    get_preset,
     list_datasets,
     register_dataset,
     to_rgb_uint8,
 )
 
-# The readers, one import each; their order is the order of config.PRESETS.
-from .kvasir import KvasirSEG, read_split_file
+# The readers, one import each; their order is the order of PRESETS.
+from .kvasir import KvasirSEG
 from .isic import ISIC2018, prepare_isic
 from .nci_isbi import NCIISBI, parse_slice_id, prepare_nci_isbi, read_dicom_slice, slice_id, zscore
 from .synthetic import SyntheticDataset, generate_sample
 from .folder import FolderDataset
-from .splits import carve_validation, write_split_files
+from .splits import carve_validation, read_split_file, write_split_files
 
 __all__ = [
     "SegmentationDataset",
@@ -34,6 +36,8 @@ __all__ = [
     "list_datasets",
     "register_dataset",
     "dataset_presets",
+    "PRESETS",
+    "get_preset",
     "data_folders",
     "to_rgb_uint8",
     "KvasirSEG",

@@ -14,7 +14,7 @@ registers itself in its own module, so a new dataset is one file plus an import 
                       folder="my-scans")
     class MyScans(SegmentationDataset): ...
 
-``fgi_core.config.PRESETS`` (:func:`dataset_presets`) and ``fgi_core.runs.DATA_FOLDERS``
+:data:`PRESETS` (:func:`dataset_presets`, :func:`get_preset`) and ``fgi_core.runs.DATA_FOLDERS``
 (:func:`data_folders`) are read from it.
 
 Example:
@@ -26,15 +26,16 @@ Example:
 from __future__ import annotations
 
 import abc
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..config import DatasetPreset, look_up_option
-from ..registry import Registry
+from ..config import DatasetPreset
+from ..registry import Registry, RegistryView, look_up_option
 
 __all__ = [
     "SegmentationDataset",
@@ -44,6 +45,8 @@ __all__ = [
     "create_dataset",
     "list_datasets",
     "dataset_presets",
+    "PRESETS",
+    "get_preset",
     "data_folders",
     "to_rgb_uint8",
 ]
@@ -223,6 +226,22 @@ def list_datasets() -> list[str]:
 def dataset_presets() -> dict[str, DatasetPreset]:
     """Preset name -> preset, over every registered reader (in registration order)."""
     return {p.name: p for entry in DATASETS.values() for p in entry.presets}
+
+
+#: Preset name -> :class:`~fgi_core.config.DatasetPreset`: a read-only view of the presets the
+#: readers register (``kvasir``, ``isic``, ``nci-isbi``, ``synthetic`` and ``synthetic-<flavour>``).
+PRESETS: Mapping[str, DatasetPreset] = RegistryView(dataset_presets, "dataset preset")
+
+
+def get_preset(dataset: str, **overrides: Any) -> DatasetPreset:
+    """The preset of ``dataset``, with fields replaced by ``overrides`` (e.g. ``t_hc=0.6``).
+
+    Example:
+        >>> get_preset("kvasir").t_hc, get_preset("kvasir", t_hc=0.6).t_hc
+        (0.5, 0.6)
+    """
+    preset = PRESETS[look_up_option(dataset, PRESETS, "dataset")]
+    return dataclasses.replace(preset, **overrides) if overrides else preset
 
 
 def data_folders() -> dict[str, str]:

@@ -29,8 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..config import get_preset, look_up_option
-from .base import SegmentationDataset, first_gaze_csv, given_gaze_csv, register_dataset
+from ..registry import look_up_option
+from .base import SegmentationDataset, first_gaze_csv, get_preset, given_gaze_csv, register_dataset
 from .kvasir import read_image
 from .nci_isbi import read_dicom_slice
 from .splits import carve_validation, load_split_files, select_ids

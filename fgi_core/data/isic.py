@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DatasetPreset, get_preset
+from ..config import DatasetPreset
 from ..io import read_json, write_json
-from .base import SegmentationDataset, given_gaze_csv, register_dataset
+from .base import SegmentationDataset, get_preset, given_gaze_csv, register_dataset
 from .kvasir import read_image
 from .splits import carve_validation, load_split_files, select_ids, write_split_files
 

@@ -17,22 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..config import DatasetPreset, get_preset
-from .base import SegmentationDataset, first_gaze_csv, given_gaze_csv, register_dataset
+from ..config import DatasetPreset
+from .base import SegmentationDataset, first_gaze_csv, get_preset, given_gaze_csv, register_dataset
+from .splits import IMAGE_SUFFIXES, load_split_files, select_ids
 
-__all__ = ["KvasirSEG", "read_split_file"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def read_split_file(path: str | Path) -> list[str]:
-    """Ids in a split file: one per line, blank lines and ``#`` comments ignored, extension dropped."""
-    ids = []
-    for line in Path(path).read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            ids.append(Path(line).stem if Path(line).suffix.lower() in IMAGE_SUFFIXES else line)
-    return ids
+__all__ = ["KvasirSEG"]
 
 
 def read_image(path: Path, grey: bool = False) -> np.ndarray:
@@ -78,8 +67,6 @@ class KvasirSEG(SegmentationDataset):
                 f"<root>/images/*.jpg and <root>/masks/*.jpg (data_download.sh --only kvasir fetches it)."
             )
         self._files = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-        from .splits import load_split_files, select_ids  # (splits imports read_split_file from here)
-
         all_ids = select_ids(sorted(self._files), ids, self._files, image_dir)
         self.ids = all_ids
         self.splits = {"all": list(all_ids), **load_split_files(self.root / "splits", self._files, all_ids)}

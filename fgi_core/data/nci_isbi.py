@@ -49,9 +49,9 @@ from typing import Iterable, Mapping
 import cv2
 import numpy as np
 
-from ..config import DatasetPreset, get_preset
+from ..config import DatasetPreset
 from ..io import write_json
-from .base import SegmentationDataset, first_gaze_csv, given_gaze_csv, register_dataset
+from .base import SegmentationDataset, first_gaze_csv, get_preset, given_gaze_csv, register_dataset
 from .splits import carve_validation, load_split_files, select_ids, write_split_files
 
 __all__ = [

@@ -21,12 +21,23 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..io import atomic_write_text
-from .kvasir import read_split_file
 
-__all__ = ["carve_validation", "write_split_files", "load_split_files", "SPLIT_ORDER"]
+__all__ = ["read_split_file", "carve_validation", "write_split_files", "load_split_files", "SPLIT_ORDER"]
 
 #: The splits every reader knows; other ``splits/*.txt`` files are loaded after these.
 SPLIT_ORDER = ("train", "val", "test")
+#: Image extensions dropped from a split file's lines (Kvasir-SEG's images; an id has none).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def read_split_file(path: str | Path) -> list[str]:
+    """Ids in a split file: one per line, blank lines and ``#`` comments ignored, extension dropped."""
+    ids = []
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            ids.append(Path(line).stem if Path(line).suffix.lower() in IMAGE_SUFFIXES else line)
+    return ids
 
 
 def carve_validation(

@@ -69,8 +69,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..config import DatasetPreset, get_preset, look_up_option
-from .base import SegmentationDataset, register_dataset
+from ..config import DatasetPreset
+from ..registry import look_up_option
+from .base import SegmentationDataset, get_preset, register_dataset
 
 __all__ = ["FLAVOURS", "generate_sample", "SyntheticDataset"]
 

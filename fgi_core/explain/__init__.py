@@ -8,6 +8,7 @@ Public API (docs/design.md §8): :func:`parse` (free model text -> six fields, s
 """
 from .agreement import description_agreement, summarise_agreement
 from .backends import Explainer, create_explainer
+from .describer import DescriberExplainer  # (importing it registers the offline "describer")
 from .encode import EncodedText, TextEncoder, create_text_encoder
 from .pipeline import ExplainStageResult, load_explanations, load_text_embeddings, run_explain_stage, text_for
 from .records import ExplainItem, Explanation
@@ -18,6 +19,7 @@ __all__ = [
     "summarise_agreement",
     "Explainer",
     "create_explainer",
+    "DescriberExplainer",
     "EncodedText",
     "TextEncoder",
     "create_text_encoder",

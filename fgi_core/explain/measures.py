@@ -1,9 +1,10 @@
 """The measurements behind the Boundary field: edge strength, ramp width, solidity, the class.
 
-One home for the rule that both sides use: the describer (:class:`fgi_core.explain.backends.
+One home for the rule that both sides use: the describer (:class:`fgi_core.explain.describer.
 DescriberExplainer`) writes the Boundary word of a gaze region with it, and interpretability
-(:func:`fgi_core.interpret.boundary_measures`, :func:`~fgi_core.interpret.boundary_class`)
-measures a *predicted* region the same way, so that the two can be compared.
+(:func:`fgi_core.interpret.description_consistency`, with :func:`boundary_measures` and
+:func:`boundary_class`) measures a *predicted* region the same way, so that the two can be
+compared.
 
 The rule (cut-offs :data:`BOUNDARY_THRESHOLDS`): ``irregular`` when the region's solidity (area /
 convex-hull area) is under 0.80; otherwise ``well-defined`` when the image edge along the

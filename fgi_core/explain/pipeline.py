@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..config import look_up_option
+from ..registry import look_up_option
 from ..io import atomic_path, read_json, write_json
 from .records import ExplainItem, Explanation
 

@@ -62,7 +62,7 @@ import math
 import re
 from typing import Any
 
-from fgi_core.config import look_up_option
+from fgi_core.registry import look_up_option
 
 __all__ = [
     "FIELDS",

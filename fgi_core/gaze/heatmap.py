@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from ..config import look_up_option
+from ..registry import look_up_option
 
 __all__ = ["heatmap", "canvas_indices", "CANVAS", "DEFAULT_SIGMA"]
 

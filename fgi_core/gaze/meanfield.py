@@ -404,7 +404,7 @@ def _grid_settings(grid_options: dict[str, Any]) -> tuple[np.dtype, bool]:
     Raises:
         ValueError: an unknown option, a dtype other than float32 / float64, a non-bool padding.
     """
-    from ..config import look_up_option
+    from ..registry import look_up_option
 
     for key in grid_options:
         look_up_option(key, GRID_OPTIONS, "grid option of dense_crf_numpy")

@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..config import look_up_option
+from ..registry import look_up_option
 
 __all__ = ["refine", "resolve_refine_method", "refine_params", "crf_available", "REFINE_METHODS", "DEFAULT_PARAMS"]
 

@@ -23,8 +23,8 @@ One job per module:
   predicted through :mod:`fgi_core.predict`;
 * :mod:`.tables` -- every per-image measurement of an inspection (:func:`measure`,
   :func:`attention_table`);
-* :mod:`.compare` -- bootstrap intervals and the paired teacher-vs-student comparison
-  (:func:`bootstrap_ci`, :func:`summary_table`, :func:`compare_sources`);
+* :mod:`.compare` -- bootstrap intervals of the tables and the paired teacher-vs-student
+  comparison (:func:`summary_table`, :func:`compare_sources`);
 * :mod:`.summary` -- the run's dataset-level figures (:func:`dataset_summary`,
   :func:`attention_summary`, :func:`json_ready`).
 
@@ -32,47 +32,33 @@ Everything is computed at the networks' input size S x S (the profile's ``image_
 
 The scores and statistics themselves live in :mod:`fgi_core.metrics` (CC, NSS, AUC, Dice,
 bootstrap intervals, the paired bootstrap, kappa) and the Boundary rule in
-:mod:`fgi_core.explain.measures`; this package re-exports them under the names it always had.
-Its intervals carry the statistics' keys (``n``, ``mean``, ``low``, ``high``; :mod:`.compare`).
+:mod:`fgi_core.explain.measures`; import them from there. This package's intervals carry the
+statistics' keys (``n``, ``mean``, ``low``, ``high``; :mod:`.compare`).
 """
 from __future__ import annotations
 
-from ..explain.measures import boundary_class, boundary_measures
-from ..metrics.overlap import dice
-from ..metrics.saliency import auc, cc, fixation_map, nss, separation_auc
-from ..metrics.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, bootstrap_interval, cohen_kappa, paired_bootstrap, summarise
-from .attention import STAGES, _resize, attention_rows, field_map, teacher_attention, token_map
-from .compare import _numbers, bootstrap_ci, ci_strings, compare_sources, summary_by_source, summary_table
-from .descriptions import _cells, area_bin_distance, cell_distance, cell_of, description_consistency
+from .attention import ATTENTION_STAGES, attention_rows, field_map, teacher_attention, token_map
+from .compare import ci_strings, compare_sources, summary_by_source, summary_table
+from .descriptions import area_bin_distance, cell_distance, cell_of, description_consistency
 from .gaze import gaze_agreement
-from .inspection import ImageRecord, Inspection, _image_records, _token_labels, load_inspection
+from .inspection import ImageRecord, Inspection, load_inspection
 from .summary import attention_records, attention_summary, dataset_summary, json_ready
 from .tables import DESCRIPTION_METRICS, GAZE_METRICS, SOURCES, attention_table, measure
 
 __all__ = [
-    "cc",
-    "nss",
-    "auc",
-    "fixation_map",
     "cell_of",
     "cell_distance",
     "area_bin_distance",
-    "boundary_measures",
-    "boundary_class",
     "gaze_agreement",
     "description_consistency",
-    "cohen_kappa",
     "teacher_attention",
     "token_map",
     "field_map",
     "attention_rows",
-    "bootstrap_ci",
-    "summarise",
     "summary_table",
     "compare_sources",
     "summary_by_source",
     "ci_strings",
-    "separation_auc",
     "dataset_summary",
     "attention_records",
     "json_ready",
@@ -84,6 +70,6 @@ __all__ = [
     "measure",
     "attention_table",
     "attention_summary",
-    "STAGES",
+    "ATTENTION_STAGES",
     "SOURCES",
 ]

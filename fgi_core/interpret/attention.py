@@ -14,10 +14,10 @@ import numpy as np
 
 from ..metrics.saliency import cc
 
-__all__ = ["STAGES", "teacher_attention", "token_map", "field_map", "attention_rows"]
+__all__ = ["ATTENTION_STAGES", "teacher_attention", "token_map", "field_map", "attention_rows"]
 
 #: The teacher's fusion stages, as numbered in the attention maps and tables.
-STAGES = (1, 2, 3, 4)
+ATTENTION_STAGES = (1, 2, 3, 4)
 
 
 def _as_tensor(value):

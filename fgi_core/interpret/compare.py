@@ -12,30 +12,15 @@ wherever it comes from.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..metrics.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, bootstrap_interval, paired_bootstrap, summarise
+from ..metrics.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, paired_bootstrap, summarise
 from .tables import SOURCES
 
-__all__ = ["bootstrap_ci", "summary_table", "compare_sources", "summary_by_source", "ci_strings"]
-
-def bootstrap_ci(values: Iterable[Any], n_boot: int = DEFAULT_N_BOOT, level: float = DEFAULT_LEVEL, seed: int = 0) -> dict[str, float]:
-    """:func:`fgi_core.metrics.bootstrap_interval` of ``values`` (N numbers).
-
-    NaN and None are left out (``n`` counts what is left); booleans count as 0 / 1 (so the mean
-    is a rate); the same call gives the same interval.
-
-    Returns:
-        ``n``, ``mean``, ``low``, ``high``, ``std`` (sample std); all NaN but n when n = 0. With n = 1 the interval is
-        the single value.
-
-    Raises:
-        ValueError: ``level`` not in (0, 1) or ``n_boot`` < 1.
-    """
-    return bootstrap_interval(values, n_boot, level=level, seed=seed)
+__all__ = ["summary_table", "compare_sources", "summary_by_source", "ci_strings"]
 
 
 def summary_table(frame: pd.DataFrame, columns: Sequence[str] | None = None, n_boot: int = DEFAULT_N_BOOT,

@@ -15,8 +15,7 @@ import numpy as np
 
 from ..explain.measures import boundary_class, boundary_measures
 
-__all__ = ["cell_of", "cell_distance", "area_bin_distance", "description_consistency", "boundary_measures",
-           "boundary_class"]
+__all__ = ["cell_of", "cell_distance", "area_bin_distance", "description_consistency"]
 
 
 def _cells() -> dict[str, tuple[int, int]]:

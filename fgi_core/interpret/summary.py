@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..metrics.saliency import separation_auc
 from ..metrics.statistics import DEFAULT_LEVEL, DEFAULT_N_BOOT, bootstrap_interval, cohen_kappa
-from .compare import bootstrap_ci, compare_sources
+from .compare import compare_sources
 from .tables import DESCRIPTION_METRICS, GAZE_METRICS, SOURCES
 
 __all__ = ["attention_summary", "attention_records", "dataset_summary", "json_ready"]
@@ -79,7 +79,7 @@ def dataset_summary(
 
     Returns:
         ``images``; ``gaze``: per source, per metric of :data:`GAZE_METRICS`, the
-        :func:`~fgi_core.interpret.bootstrap_ci` dict; ``auc_gt`` (heatmap vs truth);
+        :func:`~fgi_core.metrics.bootstrap_interval` dict; ``auc_gt`` (heatmap vs truth);
         ``description``: likewise for :data:`DESCRIPTION_METRICS`; ``kappa``: per source, Cohen's
         kappa of the described vs the predicted Location, Area Percentage and Boundary;
         ``boundary_auc``: per source, :func:`~fgi_core.metrics.separation_auc` of the boundary
@@ -89,7 +89,7 @@ def dataset_summary(
         ``attention``: per stage and field, the mean share and CCs with their CIs.
     """
     def ci(column: str) -> dict[str, float]:
-        return bootstrap_ci(per_image[column].tolist(), n_boot, level, seed)
+        return bootstrap_interval(per_image[column].tolist(), n_boot, level=level, seed=seed)
 
     out: dict[str, Any] = {"images": int(len(per_image)), "level": level, "n_boot": n_boot, "seed": seed, "sources": list(sources)}
     out["gaze"] = {s: {m: ci(f"{s}_{m}") for m in GAZE_METRICS} for s in sources}

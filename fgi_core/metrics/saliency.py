@@ -122,7 +122,7 @@ def fixation_map(points: Any, height: int, width: int, weight: str = "count") ->
     Raises:
         ValueError: points not N x 3, a coordinate outside [0, 1], an unknown ``weight``.
     """
-    from ..config import look_up_option
+    from ..registry import look_up_option
 
     weight = look_up_option(weight, ("count", "duration"), "weight")
     p = np.asarray(points, dtype=np.float64)

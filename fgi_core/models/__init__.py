@@ -44,17 +44,16 @@ import torch.nn as nn
 
 from fgi_core.registry import Registry
 
-from .backbone import STUDENT_WIDTHS, TEACHER_WIDTHS, SegmentationHead, UNetBackbone, check_image, half_widths, student_widths
+from .backbone import STUDENT_WIDTHS, TEACHER_WIDTHS, SegmentationHead, UNetBackbone, check_image, student_widths
 from .baselines import GazeMedSegNet, PlainUNet, propagate_features
 from .fusion import TextFusion
 from .networks import FeatureAdapter, FGIStudent, FGITeacher, ProjectionBlock
-from .readout import ACTIVATIONS, activation_for_loss, foreground, foreground_probability, stored_activation, two_class_logits
+from .readout import activation_for_loss, foreground, foreground_probability, stored_activation, two_class_logits
 
 __all__ = [
     "MODELS",
     "register_model",
     "list_models",
-    "ACTIVATIONS",
     "foreground_probability",
     "foreground",
     "two_class_logits",
@@ -75,7 +74,6 @@ __all__ = [
     "propagate_features",
     "check_image",
     "student_widths",
-    "half_widths",
     "TEACHER_WIDTHS",
     "STUDENT_WIDTHS",
 ]

@@ -40,7 +40,6 @@ __all__ = [
     "check_widths",
     "check_image",
     "student_widths",
-    "half_widths",
 ]
 
 #: The authors' teacher widths (MONAI ``features``: five encoder widths, then the decoder's last).
@@ -91,10 +90,6 @@ def student_widths(teacher_widths: Sequence[int]) -> tuple[int, ...]:
         (4, 8, 16, 32, 64, 8)
     """
     return check_widths([max(4, w // 2) for w in check_widths(teacher_widths, "teacher_widths")], "half widths")
-
-
-#: The old name of :func:`student_widths`.
-half_widths = student_widths
 
 
 def check_image(image: torch.Tensor, in_channels: int, who: str = "network") -> None:

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fgi_core.config import look_up_option
+from fgi_core.registry import look_up_option
 
 from .backbone import TEACHER_WIDTHS, SegmentationHead, UNetBackbone, check_image
 

@@ -30,22 +30,18 @@ from pathlib import Path
 
 import torch
 
-from fgi_core.config import look_up_option
+from fgi_core.losses import ACTIVATIONS, SUPERVISED_LOSSES, supervised_loss
+from fgi_core.registry import look_up_option
 
-__all__ = ["ACTIVATIONS", "foreground_probability", "foreground", "two_class_logits", "activation_for_loss",
-           "stored_activation"]
-
-#: How a two-channel output is read.
-ACTIVATIONS = ("softmax", "sigmoid")
+__all__ = ["foreground_probability", "foreground", "two_class_logits", "activation_for_loss", "stored_activation"]
 
 
 def activation_for_loss(loss: str) -> str:
     """The activation a network trained with ``loss`` (``pce``, ``ce`` or ``bce``) is read with.
 
-    Recorded with each supervised loss in :data:`fgi_core.losses.SUPERVISED_LOSSES`.
+    Recorded with each supervised loss in :data:`fgi_core.losses.SUPERVISED_LOSSES`; one of
+    :data:`fgi_core.losses.ACTIVATIONS`.
     """
-    from fgi_core.losses import supervised_loss
-
     return supervised_loss(loss).activation
 
 
@@ -118,8 +114,6 @@ def stored_activation(state: dict, name: str, stage_dir: str | Path | None = Non
 
         config = json.loads(summary.read_text()).get("config") or {}
         loss = config.get({"teacher": "teacher_loss", "student": "student_loss"}.get(name, ""))
-        from fgi_core.losses import SUPERVISED_LOSSES
-
         if loss in SUPERVISED_LOSSES:
             return activation_for_loss(loss)
     if name in ("teacher", "student"):

@@ -20,8 +20,7 @@ module                 what it holds
 
 Every function that makes a figure is called ``plot_*`` and returns the matplotlib Figure; none
 calls ``plt.show``. Matplotlib and pandas are imported when a figure or table is made, not when
-this package is imported. The names these functions had before are kept as aliases
-(:data:`OLD_NAMES`), and :mod:`fgi_core.viz` re-exports this package under its old name.
+this package is imported.
 
 Example (in a notebook):
     >>> from fgi_core import plots                                              # doctest: +SKIP
@@ -34,22 +33,12 @@ from .colours import (
     FIXATION_CMAP,
     FIXATION_STYLE,
     HEAT_CMAP,
-    LAYER_COLOURS,
-    MASK_COLOURS,
     draw_fixations,
     fixation_offsets,
     fixation_sizes,
 )
-from .explain import plot_confusion, plot_explanations, plot_field_distribution, plot_similarity, show_explanations
-from .gaze import (
-    image_grid,
-    plot_fixations,
-    plot_gaze_stage,
-    plot_gaze_statistics,
-    plot_image_grid,
-    plot_mask_quality,
-    show_gaze_stage,
-)
+from .explain import plot_confusion, plot_explanations, plot_field_distribution, plot_similarity
+from .gaze import plot_fixations, plot_gaze_stage, plot_gaze_statistics, plot_image_grid, plot_mask_quality
 from .inspector import (
     LAYERS,
     View,
@@ -61,33 +50,12 @@ from .inspector import (
     plot_summary,
     plot_teacher_student,
     plot_view,
-    render_attention_grid,
-    render_attention_summary,
-    render_links,
-    render_summary,
-    render_teacher_student,
-    render_view,
     view_scores,
 )
 from .layers import GREY, compose, outline, overlay, stretch
 from .results import dig, expectations, options_table, shipped_results
 from .save import figure_png, save_and_show, save_figure
-from .training import denormalise, plot_curves, plot_panels, show_panels
-
-#: Old name -> new name (the old names still work, here, in :mod:`fgi_core.viz` and in
-#: :mod:`fgi_core.widgets`).
-OLD_NAMES = {
-    "show_gaze_stage": "plot_gaze_stage",
-    "show_explanations": "plot_explanations",
-    "show_panels": "plot_panels",
-    "image_grid": "plot_image_grid",
-    "render_view": "plot_view",
-    "render_links": "plot_links",
-    "render_teacher_student": "plot_teacher_student",
-    "render_summary": "plot_summary",
-    "render_attention_summary": "plot_attention_summary",
-    "render_attention_grid": "plot_attention_grid",
-}
+from .training import denormalise, plot_curves, plot_panels
 
 __all__ = [
     # colours and fixations
@@ -105,5 +73,4 @@ __all__ = [
     "plot_teacher_student", "plot_summary", "plot_attention_summary", "plot_attention_grid",
     # tables and files
     "shipped_results", "dig", "expectations", "options_table", "save_figure", "save_and_show", "figure_png",
-    "OLD_NAMES",
 ]

@@ -28,8 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "COLOURS",
     "COLOUR_NAMES",
-    "MASK_COLOURS",
-    "LAYER_COLOURS",
     "HEAT_CMAP",
     "FIXATION_CMAP",
     "FIXATION_STYLE",
@@ -51,9 +49,6 @@ COLOURS: dict[str, tuple[float, float, float]] = {
     "both": (1.0, 1.0, 1.0),  # ... in both, white
     "gt_on_difference": (0.1, 0.9, 0.2),  # truth outline where blue is taken (difference panels): green
 }
-
-#: The table's old names (``viz.MASK_COLOURS``, ``widgets.LAYER_COLOURS``).
-MASK_COLOURS = LAYER_COLOURS = COLOURS
 
 #: Names of the colours, for titles that say what a colour means ("cyan: p >= 0.5").
 COLOUR_NAMES = {"m_hc": "green", "m_bc": "amber", "prediction": "cyan", "gt": "blue", "foreground": "green", "background": "violet",

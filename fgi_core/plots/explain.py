@@ -115,7 +115,3 @@ def plot_similarity(vectors: np.ndarray, labels: Sequence[str], title: str = "")
     ax.set_title(title or "cosine similarity of text embeddings", fontsize=9)
     fig.tight_layout()
     return fig
-
-
-# Old name (``fgi_core.viz``).
-show_explanations = plot_explanations

@@ -176,8 +176,3 @@ def plot_image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None =
                 ax.set_title(titles[k], fontsize=7)
     fig.tight_layout()
     return fig
-
-
-# Old names (``fgi_core.viz``).
-show_gaze_stage = plot_gaze_stage
-image_grid = plot_image_grid

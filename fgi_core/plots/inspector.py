@@ -67,7 +67,7 @@ class View:
     description: bool = True
 
     def __post_init__(self) -> None:
-        from ..config import look_up_option
+        from ..registry import look_up_option
 
         for layer in self.layers:
             look_up_option(layer, LAYERS, "layer")
@@ -110,7 +110,7 @@ def attention_for(record, attention: Sequence[np.ndarray] | None, stage: int, fo
     Raises:
         KeyError: a field without a token span; IndexError: a token out of range.
     """
-    from ..interpret import _resize, field_map, token_map
+    from ..interpret.attention import _resize, field_map, token_map
 
     if attention is None:
         return None
@@ -131,7 +131,8 @@ def attention_for(record, attention: Sequence[np.ndarray] | None, stage: int, fo
 
 def view_scores(record, view: View) -> dict[str, Any]:
     """The measurements of one image for the view's source and threshold (shown beside the fields)."""
-    from ..interpret import description_consistency, gaze_agreement
+    from ..interpret.descriptions import description_consistency
+    from ..interpret.gaze import gaze_agreement
 
     p = record.prob.get(view.source)
     if p is None:
@@ -457,11 +458,3 @@ def _heat_colorbar(fig, axes, label: str) -> None:
     bar.set_label(label, fontsize=7)
     bar.ax.tick_params(labelsize=6)
 
-
-# Old names (``fgi_core.widgets.render_*``).
-render_view = plot_view
-render_links = plot_links
-render_teacher_student = plot_teacher_student
-render_summary = plot_summary
-render_attention_summary = plot_attention_summary
-render_attention_grid = plot_attention_grid

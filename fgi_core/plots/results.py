@@ -89,7 +89,7 @@ def expectations(rows: Sequence[tuple], run_label: str = "this run", real_label:
 
 
 def options_table(options, defaults=None):
-    """A dataclass of options (e.g. :class:`fgi_core.train.FGIOptions`) as a one-column table.
+    """A dataclass of options (e.g. :class:`fgi_core.options.FGIOptions`) as a one-column table.
 
     Args:
         options: the dataclass instance.

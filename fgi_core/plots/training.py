@@ -132,7 +132,3 @@ def denormalise(image: np.ndarray) -> np.ndarray:
     x = (x - x.min()) / max(float(x.max() - x.min()), 1e-6)
     x = (x * 255).astype(np.uint8)
     return np.repeat(x, 3, axis=2) if x.ndim == 3 and x.shape[2] == 1 else x
-
-
-# Old name (``fgi_core.viz``).
-show_panels = plot_panels

@@ -46,14 +46,15 @@ import torch
 from torch import nn
 
 from .. import distributed
-from ..config import TrainSettings, look_up_option, resolve_amp
+from ..config import TrainSettings, resolve_amp
+from ..registry import look_up_option
 from ..io import atomic_path, read_json, write_json
 from ..metrics.overlap import dice_per_image
 from ..models.readout import foreground
-from ..plots.training import plot_curves  # noqa: F401 - the figure lives in fgi_core.plots; re-exported here
+from ..plots.training import plot_curves
 from .data import BatchSampler, TrainingData, flip_batch
 
-__all__ = ["TrainConfig", "Method", "fit", "validation_dice", "validation_scores", "plot_curves", "load_networks",
+__all__ = ["TrainConfig", "Method", "fit", "validation_dice", "validation_scores", "load_networks",
            "network_checkpoint", "StaleCheckpointError", "COLLAPSE_RULE"]
 
 #: A validation counts as collapsed when its Dice is under ``dice`` or more than ``empty`` of the

@@ -1,7 +1,8 @@
 """The training methods: FGI teacher (stage 1), FGI distillation (stage 2), and the baselines.
 
-Each builder returns a :class:`~fgi_core.train.engine.Method` for :func:`~fgi_core.train.engine.fit`.
-The loss of every method is written out here, term by term, as docs/method.md §4 states it:
+Each builder returns a :class:`~fgi_core.train.engine.Method` for :func:`~fgi_core.train.engine.fit`;
+the FGI methods take their switches from :class:`fgi_core.options.FGIOptions`. The loss of every
+method is written out here, term by term, as docs/method.md §4 states it:
 
 * teacher:       L = L_teacher(M_hc)                       (pCE, or the authors' BCE)
 * distillation:  L = L_teacher + L_student(DARM(M_bc)) + w(t) lambda_CWC CWC + lambda_AFC w(t) AFC
@@ -10,24 +11,22 @@ The loss of every method is written out here, term by term, as docs/method.md §
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import torch
 
 from .. import augment as A
 from .. import losses as L
-from ..config import Profile, look_up_option
-from ..models import student_widths
+from ..config import Profile
+from ..models.backbone import student_widths
 from ..models.readout import two_class_logits
+from ..options import FGIOptions
+from ..registry import look_up_option
 from .engine import Method, TrainConfig
 
 __all__ = [
-    "FGIOptions",
-    "option_choices",
-    "fgi_options",
     "train_config",
-    "student_widths",
     "build_teacher",
     "build_student",
     "teacher_method",
@@ -40,112 +39,6 @@ __all__ = [
 ]
 
 BASELINES = ("unet_full", "unet_m_hc", "unet_m_bc", "gazemedseg")
-
-
-@dataclass(frozen=True)
-class FGIOptions:
-    """Every option of docs/method.md §4 and docs/fidelity.md (defaults: the paper's text).
-
-    Attributes:
-        teacher_loss: ``pce`` (paper) or ``bce`` (authors' code); any loss of
-            :func:`fgi_core.losses.list_losses` ``("teacher")``.
-        student_loss: ``ce`` (paper) or ``bce`` (authors' code); any of ``list_losses("student")``.
-            A network trained with
-            ``bce`` is read as ``sigmoid(channel 1)`` everywhere (validation, DARM's
-            disagreement set, CWC, prediction), one trained with ``pce`` / ``ce`` with the
-            softmax over both channels (:func:`fgi_core.models.foreground_probability`).
-        darm_source: ``predictions`` (teacher vs student, paper) or ``labels`` (M_hc vs M_bc, code).
-        darm_target: what M_bc becomes inside DARM's blocks: ``background`` (default: the
-            authors' code, and the paper applies DARM to M_bc before the loss), ``ignore``
-            (left out of the loss; in neither source, this project's earlier default) or
-            ``keep`` (unchanged: only the image is masked).
-        darm_ratio: share of the disagreement set to mask (0.3).
-        darm_budget: ``image`` (30 % of U per image, union area, uniform odd sides 3..11) or
-            ``batch`` (the authors': 30 % of U over the batch, block areas summed, their sides).
-        teacher_mode: ``joint`` (both networks updated, CWC both ways) or ``frozen``.
-        teacher_init: ``stage1`` (start from notebook 03's teacher) or ``scratch`` (code).
-        use_darm, use_afc, use_cwc, fusion: switches for the ablations (fusion=False: no text).
-        cwc_both_ways: teacher <- student as well as student <- teacher (code: both).
-        cwc_teacher_target: the student prediction the teacher's CWC target comes from:
-            ``masked`` (the authors': on the DARM-masked image the student trains on) or
-            ``clean`` (on the clean image; one more student forward pass).
-        perturb: CWC on inputs with uniform noise U(-0.2, 0.2) and CutMix (code: yes).
-        cwc_mix: ``independent`` (the authors': each direction its own noise, random pairing
-            and one CutMix box per sample, :func:`fgi_core.losses.cutmix_pairs`) or ``shared``
-            (one noise draw and one box for the batch, paired with the previous image,
-            :func:`fgi_core.losses.cutmix`).
-        cwc_readout: how CWC reads both networks: ``activation`` (each as it was trained, see
-            ``student_loss``) or ``softmax`` (the authors' ``crc_loss``: softmax over both
-            channels even for BCE-trained networks, whose channel 0 then learns from CWC alone).
-        lambda_afc: 0.05 effective (README of the code says 0.1, the code halves it).
-        lambda_cwc: 1.0.
-        tau_pos, tau_neg: CWC thresholds 0.8, 0.2.
-        rampup_length: T of w(t) = exp(-5 (1 - min(t, T)/T)^2).
-    """
-
-    teacher_loss: str = "pce"
-    student_loss: str = "ce"
-    darm_source: str = "predictions"
-    darm_target: str = "background"
-    darm_ratio: float = 0.3
-    darm_budget: str = "image"
-    teacher_mode: str = "joint"
-    teacher_init: str = "stage1"
-    use_darm: bool = True
-    use_afc: bool = True
-    use_cwc: bool = True
-    fusion: bool = True
-    cwc_both_ways: bool = True
-    cwc_teacher_target: str = "masked"
-    perturb: bool = True
-    cwc_mix: str = "independent"
-    cwc_readout: str = "activation"
-    lambda_afc: float = 0.05
-    lambda_cwc: float = 1.0
-    tau_pos: float = 0.8
-    tau_neg: float = 0.2
-    rampup_length: int = 4000
-
-    def __post_init__(self) -> None:
-        for name, allowed in option_choices().items():  # in this order, so the first bad one is named
-            look_up_option(getattr(self, name), allowed, name)
-        if self.use_darm and self.darm_target == "ignore" and not L.supervised_loss(self.student_loss, "student").ignores:
-            raise ValueError(f"student_loss={self.student_loss!r} has no ignore mask: use darm_target='background' "
-                             "(the authors' code) or 'keep' with it")
-
-    @property
-    def teacher_activation(self) -> str:
-        """How the teacher's output is read: ``sigmoid`` after BCE training, else ``softmax``."""
-        return L.supervised_loss(self.teacher_loss, "teacher").activation
-
-    @property
-    def student_activation(self) -> str:
-        """How the student's output is read: ``sigmoid`` after BCE training, else ``softmax``."""
-        return L.supervised_loss(self.student_loss, "student").activation
-
-
-def option_choices() -> dict[str, tuple[str, ...] | list[str]]:
-    """The allowed values of each named option of :class:`FGIOptions` (losses: the registry)."""
-    return {
-        "teacher_loss": L.list_losses("teacher"),
-        "student_loss": L.list_losses("student"),
-        "darm_source": ("predictions", "labels"),
-        "darm_target": A.DARM_TARGETS,
-        "darm_budget": A.DARM_BUDGETS,
-        "cwc_teacher_target": ("masked", "clean"),
-        "cwc_mix": ("independent", "shared"),
-        "cwc_readout": ("activation", "softmax"),
-        "teacher_mode": ("joint", "frozen"),
-        "teacher_init": ("stage1", "scratch"),
-    }
-
-
-def fgi_options(profile: Profile, **overrides: Any) -> FGIOptions:
-    """The profile's FGI options with ``overrides`` (unknown names answer with the allowed ones)."""
-    names = {f.name for f in fields(FGIOptions)}
-    for key in overrides:
-        look_up_option(key, names, "FGI option")
-    return FGIOptions(**{**dict(profile.fgi), "rampup_length": profile.rampup_length, **overrides})
 
 
 def train_config(profile: Profile, stage: str, **overrides: Any) -> TrainConfig:
@@ -248,10 +141,10 @@ def _darm_input(opts: FGIOptions, batch: dict, t_logits: torch.Tensor, s_clean: 
     labels, ignore, x_student = batch["m_bc"], None, image
     if opts.use_darm:
         if opts.darm_source == "predictions":
-            u = L.disagreement(t_logits.detach(), s_clean, *acts)
+            u = A.disagreement(t_logits.detach(), s_clean, *acts)
         else:
-            u = L.label_disagreement(batch["m_hc"], batch["m_bc"])
-        x_student, labels, block = L.darm(image, batch["m_bc"], u, ratio=opts.darm_ratio, generator=generator,
+            u = A.label_disagreement(batch["m_hc"], batch["m_bc"])
+        x_student, labels, block = A.darm(image, batch["m_bc"], u, ratio=opts.darm_ratio, generator=generator,
                                           target=opts.darm_target, budget=opts.darm_budget)
         ignore = block if opts.darm_target == "ignore" else None
     return x_student, labels, ignore
@@ -297,14 +190,14 @@ def _perturbed_cwc(opts: FGIOptions, teacher: torch.nn.Module, student: torch.nn
     image, text, text_mask = batch["image"], batch["text"], batch["text_mask"]
     t_act, s_act = acts
     if opts.cwc_mix == "independent":  # each direction its own noise, pairing and boxes
-        mixed, target, _ = L.cutmix_pairs(L.uniform_noise(image, generator=generator), t_target, generator=generator)
+        mixed, target, _ = A.cutmix_pairs(A.uniform_noise(image, generator=generator), t_target, generator=generator)
         value = L.cwc_loss(_cwc_view(opts, student(mixed)["logits"], s_act), target, opts.tau_pos, opts.tau_neg)
         if both_ways:
-            mixed, target, _ = L.cutmix_pairs(L.uniform_noise(image, generator=generator), s_target, generator=generator)
+            mixed, target, _ = A.cutmix_pairs(A.uniform_noise(image, generator=generator), s_target, generator=generator)
             value = value + L.cwc_loss(_cwc_view(opts, teacher(mixed, text, text_mask)["logits"], t_act), target, opts.tau_pos, opts.tau_neg)
         return value
     targets = torch.cat([t_target, s_target], 1) if both_ways else t_target
-    mixed, mixed_targets, _ = L.cutmix(L.uniform_noise(image, generator=generator), targets, generator=generator)
+    mixed, mixed_targets, _ = A.cutmix(A.uniform_noise(image, generator=generator), targets, generator=generator)
     value = L.cwc_loss(_cwc_view(opts, student(mixed)["logits"], s_act), mixed_targets[:, :2], opts.tau_pos, opts.tau_neg)
     if both_ways:
         value = value + L.cwc_loss(_cwc_view(opts, teacher(mixed, text, text_mask)["logits"], t_act), mixed_targets[:, 2:],

@@ -19,10 +19,11 @@ from typing import Any, Iterable
 import torch
 
 from .. import distributed
-from ..config import look_up_option
+from ..config import fgi_options
+from ..options import FGIOptions
+from ..registry import look_up_option
 from .engine import TrainConfig, fit, load_networks
-from .methods import (BASELINE_KEYS, FGIOptions, build_student, build_teacher, distillation_method, fgi_options, teacher_method,
-                      train_baseline, train_config)
+from .methods import BASELINE_KEYS, build_student, build_teacher, distillation_method, teacher_method, train_baseline, train_config
 
 __all__ = ["STAGES", "train_stages", "split_options"]
 
