@@ -6,6 +6,7 @@ committed ones are read as files (no kernel).
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 from pathlib import Path
@@ -101,6 +102,15 @@ def test_every_link_of_the_html_renderings_opens_from_the_run_folder(quick_run):
         missing = [t for t in links if not (page.parent / t).exists()]
         assert not missing, f"{page.name}: links that lead nowhere: {missing}"
     assert (quick_run / "docs" / "method.md").is_file()
+
+
+def test_the_quick_comparison_means_something(quick_run):
+    """Full supervision at or above every gaze-trained network, and no collapsed baseline."""
+    methods = json.loads((quick_run / "eval" / "summary.json").read_text())["methods"]
+    dice = {name: m["dice"]["mean"] for name, m in methods.items()}
+    full = dice.pop("UNet, ground truth (upper bound)")
+    assert all(full >= v for v in dice.values()), (full, dice)
+    assert min(dice.values()) > 0.3, dice
 
 
 def test_the_evaluation_shows_the_shipped_real_results_by_default(quick_run):
