@@ -211,3 +211,41 @@ def test_inspector_slider_changes_the_figure_in_jupyterlab(request, tmp_path):
     shot = drive_inspector(request.getfixturevalue("quick_run"), tmp_path / "lab")
     assert shot.stat().st_size > 10_000
     print(f"screenshot of the inspector in JupyterLab: {shot}")
+
+
+def test_html_formulas_are_typeset_offline(tmp_path):
+    """A rendering opened with the network off shows typeset formulas: the exponent of a^2 sits
+    higher than its base and the fraction's numerator above its denominator (MathML laid out by the
+    browser itself; no script from anywhere)."""
+    import nbformat
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from fgi_core.runner import export_html
+
+    chromium, chromedriver = _browser()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Formulas\n\n$$a^2 + \\frac{b}{c}$$ and inline $x_i$.")]
+    nbformat.write(nb, tmp_path / "01_toy.ipynb")
+    page = export_html(tmp_path / "01_toy.ipynb", log=lambda *_: None)
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (*CHROME_FLAGS, "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"):  # no network
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / '.chromium-profile'}")
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    try:
+        driver.get(page.as_uri())
+        box = driver.execute_script("""
+            const r = e => e.getBoundingClientRect();
+            const sup = document.querySelector('math msup');
+            const frac = document.querySelector('math mfrac');
+            return {maths: document.querySelectorAll('math').length,
+                    base: r(sup.children[0]).top, exponent: r(sup.children[1]).top,
+                    num: r(frac.children[0]).bottom, den: r(frac.children[1]).top,
+                    raw: document.body.innerText.includes('$$')};""")
+    finally:
+        driver.quit()
+    assert box["maths"] == 2 and not box["raw"]
+    assert box["exponent"] < box["base"]  # raised: laid out as a superscript, not "a^2" in a line of text
+    assert box["num"] <= box["den"]  # stacked

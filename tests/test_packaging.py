@@ -147,3 +147,19 @@ def test_citation_names_the_paper():
     assert any("2504.11368" in v for v in ids), f"arXiv id 2504.11368 not among identifiers {ids}"
     ref_ids = " ".join(str(i.get("value")) for r in cff["references"] for i in r.get("identifiers", []))
     assert "2407.07406" in ref_ids, "GazeMedSeg (arXiv 2407.07406) missing from references"
+
+
+def test_make_lab_starts_as_root_on_the_repository_at_notebook_01():
+    """`make lab` runs as root (containers, cloud notebooks) with --allow-root, headless options pass
+    through LAB_ARGS, and JupyterLab serves the repository so ../docs links open."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    out = subprocess.run(["make", "-n", "lab", "LAB_ARGS=--no-browser --port 8899"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip().splitlines()[-1]
+    assert out.startswith(".venv/bin/jupyter lab") and out.endswith("--no-browser --port 8899 notebooks/01_gaze_preprocessing.ipynb")
+    assert ("--allow-root" in out) == (os.geteuid() == 0)
+    assert "--notebook-dir" not in out and "root_dir" not in out  # the server's root is where make runs: the repository
