@@ -251,7 +251,7 @@ def fgi_options(profile: Profile, **overrides: Any) -> FGIOptions:
 def project_root(start: str | os.PathLike | None = None) -> Path | None:
     """The checkout's top folder (holds ``fgi_core/`` and ``notebooks/``), or None if not in one.
 
-    Notebooks run with their own folder as working directory (nbval, JupyterLab) or the
+    Notebooks run with their own folder as working directory (JupyterLab) or the
     checkout's (papermill from ``fgi run``); both must write to the same ``runs/``.
     """
     here = Path(start or Path.cwd()).resolve()
