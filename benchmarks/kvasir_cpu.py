@@ -40,7 +40,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "kvasir_cpu.json"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "kvasir_cpu.json"
 PROFILE = "cpu"
 LONG_ITERATIONS = 15000
 
@@ -417,8 +418,52 @@ def markdown_table(methods: dict) -> str:
         undefined = e["hd95"]["undefined"]
         lines.append(f"| {e['label']} | {len(e['seeds'])} | {e['dice']['mean']:.3f} ± {e['dice']['std']:.3f} | "
                      f"{e['iou']['mean']:.3f} | {e['hd95']['mean']:.1f}{f' ({undefined} undef.)' if undefined else ''} | "
-                     f"{e['asd']['mean']:.1f} | {e['area_ratio_median'] if e['area_ratio_median'] is None else round(e['area_ratio_median'], 2)} |")
+                     f"{e['asd']['mean']:.1f} | {'-' if e['area_ratio_median'] is None else format(e['area_ratio_median'], '.2f')} |")
     return "\n".join(lines)
+
+
+def markdown_block(results: dict) -> str:
+    """The results as the README and docs/results.md show them: the table, the paired differences
+    pooled over seeds, when each network left its empty start, the long rows, and what is left."""
+    methods, label = results["methods"], {k: e["label"] for k, e in results["methods"].items()}
+    out = [markdown_table(methods), ""]
+    if results["paired_dice"]:
+        out += ["Paired per-image differences in Dice (first minus second, each image's difference averaged over the "
+                "seeds both rows ran under; 95 % bootstrap interval over the 100 images):", ""]
+        for pair, d in results["paired_dice"].items():
+            a, b = pair.split(" - ")
+            verdict = "cannot tell apart" if d["low"] <= 0 <= d["high"] else ("first better" if d["low"] > 0 else "second better")
+            out.append(f"- {label.get(a, a)} minus {label.get(b, b)}: **{d['mean']:+.3f}** [{d['low']:+.3f}, {d['high']:+.3f}], "
+                       f"{len(d['seeds'])} seed(s): {verdict}")
+        out.append("")
+    quiet = first_iteration_above(0.05, results["protocol"]["rampup_length"])
+    starts = [f"{e['label']} {', '.join(str(x) for x in e['left_empty_start_at'])}" for k, e in methods.items()
+              if k not in ("fgi_student", "fgi_teacher")]
+    out += [f"First validation (every 100 iterations) with under half of the images predicted empty, per seed: "
+            f"{'; '.join(starts)}. The consistency weight w(t) first exceeds 0.05 at iteration {quiet}.", ""]
+    long = results.get("long", {}).get("methods", {})
+    if long:
+        out += [f"Run to the schedule's end ({LONG_ITERATIONS:,} iterations):", "", markdown_table(long), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+BLOCK_BEGIN, BLOCK_END = "<!-- kvasir_cpu.json: begin (python benchmarks/kvasir_cpu.py --report) -->", "<!-- kvasir_cpu.json: end -->"
+
+
+def write_markdown_blocks(results: dict, pages: list[Path]) -> list[Path]:
+    """Replace the text between :data:`BLOCK_BEGIN` and :data:`BLOCK_END` in each page with
+    :func:`markdown_block`; pages without the markers are left alone. Returns the pages written."""
+    written = []
+    block = markdown_block(results)
+    for page in pages:
+        text = page.read_text(encoding="utf-8") if page.is_file() else ""
+        if BLOCK_BEGIN not in text or BLOCK_END not in text:
+            continue
+        head, rest = text.split(BLOCK_BEGIN, 1)
+        _, tail = rest.split(BLOCK_END, 1)
+        page.write_text(f"{head}{BLOCK_BEGIN}\n{block}{BLOCK_END}{tail}", encoding="utf-8")
+        written.append(page)
+    return written
 
 
 def plot_curves(results: dict, path: Path) -> Path | None:
@@ -540,11 +585,10 @@ def main(argv: list[str] | None = None) -> None:
         prepare_stages(run_dir, data_root)
         run_tasks(todo, results, path, run_dir, data_root, args.jobs, args.smoke_iterations)
     save(results, path)
-    print(markdown_table(results["methods"]))
-    for k, d in results["paired_dice"].items():
-        print(f"{k}: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] (seeds {d['seeds']})")
+    print(markdown_block(results))
     figure = plot_curves(results, path.with_name(path.stem + "_curves.png"))
-    print(f"results in {path}" + (f", curves in {figure}" if figure else ""))
+    pages = write_markdown_blocks(results, [ROOT / "README.md", ROOT / "docs" / "results.md"]) if path.resolve() == RESULTS.resolve() else []
+    print(f"results in {path}" + (f", curves in {figure}" if figure else "") + "".join(f"; table rewritten in {p}" for p in pages))
 
 
 def run_tasks(todo, results: dict, path: Path, run_dir: Path, data_root: Path, jobs: int, smoke_iterations: int | None = None) -> None:
