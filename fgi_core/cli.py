@@ -85,8 +85,9 @@ def _cmd_gaze(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from . import __version__
-    from .config import PRESETS, PROFILES, resolve_device, runs_root, shared_realdata
+    from .config import PROFILES, resolve_device, runs_root, shared_realdata
     from .data import list_datasets
+    from .data.base import PRESETS
     from .gaze import crf_available
 
     print(f"fgi_core {__version__}")
