@@ -427,6 +427,13 @@ def markdown_block(results: dict) -> str:
     pooled over seeds, when each network left its empty start, the long rows, and what is left."""
     methods, label = results["methods"], {k: e["label"] for k, e in results["methods"].items()}
     out = [markdown_table(methods), ""]
+    for a, b in (("fgi_authors", "m_bc"), ("fgi_authors", "fgi_no_darm_no_cwc")):
+        d = results["paired_dice"].get(f"{a} - {b}")
+        if d is None:
+            continue
+        verdict = ("beats" if d["low"] > 0 else "falls below" if d["high"] < 0 else "cannot be told apart from")
+        out += [f"**So far ({len(d['seeds'])} seed(s) of 3): the FGI student {verdict} {label[b]}**, "
+                f"{d['mean']:+.3f} Dice per image [{d['low']:+.3f}, {d['high']:+.3f}].", ""]
     if results["paired_dice"]:
         out += ["Paired per-image differences in Dice (first minus second, each image's difference averaged over the "
                 "seeds both rows ran under; 95 % bootstrap interval over the 100 images):", ""]
