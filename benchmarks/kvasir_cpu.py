@@ -443,6 +443,15 @@ def markdown_block(results: dict) -> str:
             out.append(f"- {label.get(a, a)} minus {label.get(b, b)}: **{d['mean']:+.3f}** [{d['low']:+.3f}, {d['high']:+.3f}], "
                        f"{len(d['seeds'])} seed(s): {verdict}")
         out.append("")
+    area = {k: methods[k]["area_ratio_median"] for k in ("fgi_teacher", "fgi_authors", "fgi_no_darm_no_cwc", "m_bc")
+            if k in methods and methods[k].get("area_ratio_median") is not None}
+    if len(area) == 4:
+        t, s, n, g = (area[k] for k in ("fgi_teacher", "fgi_authors", "fgi_no_darm_no_cwc", "m_bc"))
+        pulled = t < s < n
+        out += [f"Predicted over true area (median over images, mean over seeds): the FGI teacher {t:.2f} (it learns from "
+                f"M_hc, the precise but partial mask), the FGI student {s:.2f}, the same without DARM and CWC {n:.2f}, "
+                f"UNet on M_bc {g:.2f}" + (": DARM and CWC pull the student toward the teacher's smaller masks." if pulled
+                                          else "."), ""]
     quiet = first_iteration_above(0.05, results["protocol"]["rampup_length"])
     starts = [f"{e['label']} {', '.join(str(x) for x in e['left_empty_start_at'])}" for k, e in methods.items()
               if k not in ("fgi_student", "fgi_teacher")]
@@ -489,8 +498,10 @@ def plot_curves(results: dict, path: Path) -> Path | None:
     if not rows:
         return None
     T = results["protocol"]["rampup_length"]
-    colours = dict(zip(("m_bc", "full", "fgi_authors", "fgi_no_darm_no_cwc", "fgi_paper", "m_hc", "gazemedseg", "fgi_darm_only",
-                        "fgi_cwc_only", "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher"), plt.get_cmap("tab20").colors[::1]))
+    # one distinct colour per row, the same in every panel; the FGI student black
+    colours = {"fgi_authors": "black", "m_bc": "tab:blue", "full": "tab:green", "fgi_no_darm_no_cwc": "tab:orange",
+               "fgi_paper": "tab:red", "m_hc": "tab:cyan", "gazemedseg": "tab:olive", "fgi_darm_only": "tab:purple",
+               "fgi_cwc_only": "tab:brown", "fgi_no_afc": "tab:pink", "fgi_no_text": "tab:gray", "fgi_frozen_teacher": "gold"}
     long = any(r["iterations"] == LONG_ITERATIONS for r in rows)
     fig, axes = plt.subplots(1, 3 if long else 2, figsize=(16 if long else 11.5, 4.8), layout="constrained")
     panels = [("headline rows and baselines", set(HEADLINE) | {"m_hc", "gazemedseg"}, False),
