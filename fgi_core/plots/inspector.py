@@ -324,7 +324,7 @@ def plot_links(records: Sequence, frame: "pd.DataFrame", metric: str, source: st
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _heat_colorbar(fig, axes[:, 1:3], "heatmap (0-1) and p(lesion)")
+    _heat_colorbar(fig, axes[:, 1:3], "heatmap (0-1) and p(lesion)", location="bottom")  # the text column keeps its room
     return fig
 
 
@@ -448,13 +448,15 @@ def plot_attention_grid(record, attention: Sequence[np.ndarray], fields: Sequenc
     return fig
 
 
-def _heat_colorbar(fig, axes, label: str) -> None:
-    """One colour bar for the heat overlays of ``axes`` (:data:`HEAT_CMAP` on 0..1)."""
+def _heat_colorbar(fig, axes, label: str, location: str = "right") -> None:
+    """One colour bar for the heat overlays of ``axes`` (:data:`HEAT_CMAP` on 0..1), on their right
+    or below them (``location``)."""
     import matplotlib
     import matplotlib.pyplot as plt
 
     mappable = plt.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=HEAT_CMAP)
-    bar = fig.colorbar(mappable, ax=list(np.ravel(axes)), fraction=0.02, pad=0.01)
+    bar = fig.colorbar(mappable, ax=list(np.ravel(axes)), location=location, fraction=0.02 if location == "right" else 0.04,
+                       pad=0.01 if location == "right" else 0.03, aspect=40)
     bar.set_label(label, fontsize=7)
     bar.ax.tick_params(labelsize=6)
 
