@@ -182,7 +182,7 @@ def test_summary_and_link_figures():
     frame = I.measure(insp)
     fig = P.plot_links([rec], frame, "student_cc", "student", title="strongest")
     assert len(fig.axes) == 5 and "cc: " in fig.axes[3].texts[0].get_text()  # 4 panels and the heat colour bar
-    assert fig.axes[4].get_label() == "<colorbar>" and "p(lesion)" in fig.axes[4].get_ylabel()
+    assert fig.axes[4].get_label() == "<colorbar>" and "p(lesion)" in fig.axes[4].get_xlabel()  # below the heat panels
     with pytest.raises(KeyError, match="nope"):
         P.plot_links([rec], frame, "nope")
     s = pd.DataFrame({"mean": [0.5, 0.2], "low": [0.4, 0.1], "high": [0.6, 0.3]}, index=["cc", "nss"])
