@@ -5,6 +5,7 @@
     python benchmarks/kvasir_cpu.py --long --seeds 0 --jobs 1         # + the 15,000-iteration rows
     python benchmarks/kvasir_cpu.py --list                            # what is done, what is left
     python benchmarks/kvasir_cpu.py --report                          # tables and figure from the JSON only
+    python benchmarks/kvasir_cpu.py --report --merge other.json       # add another sitting's or machine's rows
 
 The `cpu` protocol (``fgi_core.config.PROFILES["cpu"]``): the authors' schedule (SGD with
 Nesterov, lr 1e-2 -> 1e-4 cosine per epoch over 15,000 iterations, weight decay 4e-4, the
@@ -582,6 +583,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--list", action="store_true", help="list the rows done and left, then stop")
     ap.add_argument("--report", action="store_true", help="rewrite the derived tables and the figure from the JSON, then stop")
     ap.add_argument("--smoke-iterations", type=int, help="train every row this short (tests only; use another --results)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", default=[],
+                    help="add the rows of other results files of the same protocol (another machine's, another sitting's)")
     args = ap.parse_args(argv)
     for key in args.only or []:
         if key not in ROWS:
@@ -589,6 +592,12 @@ def main(argv: list[str] | None = None) -> None:
     path = Path(args.results)
     proto = protocol(args.smoke_iterations)
     results = load_results(path, proto)
+    for other in args.merge:
+        extra = load_results(Path(other), proto)
+        new = {k: r for k, r in extra["rows"].items() if k not in results["rows"]}
+        results["rows"].update(new)
+        results["seeds_run"] = sorted(set(results["seeds_run"]) | set(extra["seeds_run"]))
+        print(f"merged {len(new)} row(s) from {other}: {', '.join(new) or 'none new'}", flush=True)
     results["seeds_run"] = sorted(set(results["seeds_run"]) | set(args.seeds))
     tasks = [t for t in plan(args.seeds, args.long, proto["iterations"]) if not args.only or t[0] in args.only]
     todo = [t for t in tasks if row_id(*t) not in results["rows"]]

@@ -172,3 +172,18 @@ def test_markdown_blocks_are_replaced_between_their_markers(bench, tmp_path):
     assert text.startswith("intro\n") and text.endswith(f"{bench.BLOCK_END}\noutro\n") and "old table" not in text
     assert "UNet, ground truth (upper bound) minus UNet on M_bc: **+0.200** [+0.200, +0.200], 1 seed(s): first better" in text
     assert "w(t) first exceeds 0.05 at iteration 904" in text
+
+
+def test_merge_adds_the_rows_of_another_sitting(bench, tmp_path):
+    proto = bench.protocol()
+    mine, other = tmp_path / "mine.json", tmp_path / "other.json"
+    a, b = record("m_bc", 0, {"x": 0.5, "y": 0.7}), record("m_bc", 0, {"x": 0.6, "y": 0.8}, iterations=15000)
+    for r in (a, b):
+        r["label"] = "UNet on M_bc"
+    mine.write_text(json.dumps({"protocol": proto, "rows": {bench.row_id("m_bc", 0, 4000): a}, "seeds_run": [0]}))
+    other.write_text(json.dumps({"protocol": proto, "rows": {bench.row_id("m_bc", 0, 4000): {**a, "dice": {"mean": 0.0}},
+                                                            bench.row_id("m_bc", 0, 15000): b}, "seeds_run": [0]}))
+    bench.main(["--report", "--results", str(mine), "--merge", str(other)])
+    rows = json.loads(mine.read_text())["rows"]
+    assert set(rows) == {"m_bc/seed0/it4000", "m_bc/seed0/it15000"}
+    assert rows["m_bc/seed0/it4000"]["dice"]["mean"] == a["dice"]["mean"]  # a row present here is kept, not replaced
