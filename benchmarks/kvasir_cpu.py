@@ -478,6 +478,12 @@ def markdown_block(results: dict) -> str:
     long = results.get("long", {}).get("methods", {})
     if long:
         out += [f"Run to the schedule's end ({LONG_ITERATIONS:,} iterations):", "", markdown_table(long), ""]
+        for r in sorted((r for r in results["rows"].values() if r["iterations"] == LONG_ITERATIONS and r.get("curve")
+                         and r.get("best_iteration") is not None), key=lambda r: (r["key"], r["seed"])):
+            last = r["curve"][-1][1]
+            out.append(f"- {r['label']}, seed {r['seed']}: best validation Dice {r['best_val_dice_train_size']:.3f} (64 px) at "
+                       f"iteration {r['best_iteration']:,}, {last:.3f} at the last; the selected checkpoint is the best.")
+        out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
