@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -114,11 +113,10 @@ def plan(seeds: list[int], long: bool, iterations: int) -> list[tuple[str, int, 
 
 
 def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    """This checkout's commit, ``-dirty`` when it has uncommitted changes (``fgi_core.runs.git_commit``)."""
+    from fgi_core.runs import git_commit as checkout_commit
+
+    return checkout_commit(Path(__file__).parent)
 
 
 def cpu_model() -> str:
