@@ -158,8 +158,10 @@ def test_make_lab_starts_as_root_on_the_repository_at_notebook_01():
 
     if shutil.which("make") is None:
         pytest.skip("no make")
-    out = subprocess.run(["make", "-n", "lab", "LAB_ARGS=--no-browser --port 8899"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout.strip().splitlines()[-1]
+    # --no-print-directory: under `make test` this make is nested and would add "make[1]: ..." lines
+    lines = subprocess.run(["make", "--no-print-directory", "-n", "lab", "LAB_ARGS=--no-browser --port 8899"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.strip().splitlines()
+    out = next(line for line in lines if "jupyter lab" in line)
     assert out.startswith(".venv/bin/jupyter lab") and out.endswith("--no-browser --port 8899 notebooks/01_gaze_preprocessing.ipynb")
     assert ("--allow-root" in out) == (os.geteuid() == 0)
     assert "--notebook-dir" not in out and "root_dir" not in out  # the server's root is where make runs: the repository
