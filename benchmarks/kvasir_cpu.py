@@ -13,7 +13,9 @@ consistency ramp-up over 4,000 absolute iterations) stopped at iteration 4,000, 
 the teacher at half the paper's widths and the student at half the teacher's. Every image-only
 network (baselines and students) has the student's architecture, batch, optimiser and
 iterations. ``--long`` adds the same schedule run to its end (15,000 iterations) for the FGI
-student and UNet on M_bc: the paper's length.
+student and UNet on M_bc: the paper's length. A long row continues its 4,000-iteration row's
+finished run when that is in ``--run-dir`` (the same schedule, every generator state restored:
+the weights of a run from scratch, 4,000 iterations sooner).
 
 Rows (``ROWS``): the four baselines, the FGI student under the authors' option set (the profile's;
 its teacher is scored as ``fgi_teacher``) and under the paper-text set, and the ablations of the
@@ -282,6 +284,32 @@ def _stage1_teacher(opts, profile, seed: int, data) -> Path:
     return folder
 
 
+def continue_short_row(short: Path, long: Path) -> bool:
+    """Start a 15,000-iteration row from its 4,000-iteration row's finished run, when there is one.
+
+    The short row is the first 4,000 iterations of the same schedule (fixed ``lr_horizon``,
+    absolute ramp-up, every generator state in ``last.pt``), so continuing it ends at the weights
+    a 15,000-iteration run from scratch would (``fit``'s resume; tested) and saves its first
+    4,000 iterations. Copies ``log.csv`` and both checkpoints; returns whether it did.
+    """
+    import shutil
+
+    if (long / "checkpoints" / "last.pt").is_file() or not (short / "checkpoints" / "last.pt").is_file():
+        return False
+    (long / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for name in ("log.csv", "checkpoints/last.pt", "checkpoints/best.pt"):
+        if (short / name).is_file():
+            shutil.copy2(short / name, long / name)
+    print(f"{long.name}: continues {short.name} (its first {read_last_iteration(long):,} iterations)", flush=True)
+    return True
+
+
+def read_last_iteration(stage: Path) -> int:
+    import torch
+
+    return int(torch.load(stage / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)["iteration"])
+
+
 def train_row(key: str, seed: int, iterations: int) -> Path:
     """Train (or resume) one row into ``<run_dir>/seed<seed>/<key>[-it<N>]``; return its stage folder."""
     import torch
@@ -290,6 +318,8 @@ def train_row(key: str, seed: int, iterations: int) -> Path:
 
     data, row, profile = _data(), ROWS[key], _profile(iterations)
     stage = data["run_dir"] / f"seed{seed}" / (key if iterations != LONG_ITERATIONS else f"{key}-it{iterations}")
+    if iterations == LONG_ITERATIONS:
+        continue_short_row(data["run_dir"] / f"seed{seed}" / key, stage)
     if row.kind == "baseline":
         train_baseline(key, profile, data["train"], data["val"], stage, seed, "cpu", progress=False)
         return stage

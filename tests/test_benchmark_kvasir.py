@@ -40,6 +40,22 @@ def test_stage_seconds_adds_the_segments_of_a_resumed_log(bench, tmp_path):
     assert bench.stage_seconds(tmp_path / "missing") is None
 
 
+def test_a_long_row_starts_from_its_finished_short_row_once(bench, tmp_path):
+    import torch
+
+    short, long = tmp_path / "seed0" / "fgi_authors", tmp_path / "seed0" / "fgi_authors-it15000"
+    assert not bench.continue_short_row(short, long)  # nothing to continue: trains from scratch
+    write_log(short, [(100, 10.0, 0.4), (4000, 400.0, 0.7)])
+    (short / "checkpoints").mkdir()
+    torch.save({"iteration": 4000}, short / "checkpoints" / "last.pt")
+    torch.save({"iteration": 3500}, short / "checkpoints" / "best.pt")
+    assert bench.continue_short_row(short, long)
+    assert bench.read_last_iteration(long) == 4000 and (long / "checkpoints" / "best.pt").is_file()
+    assert (long / "log.csv").read_text() == (short / "log.csv").read_text()
+    torch.save({"iteration": 5000}, long / "checkpoints" / "last.pt")  # the long row went on
+    assert not bench.continue_short_row(short, long) and bench.read_last_iteration(long) == 5000  # never overwritten
+
+
 def test_plan_headline_rows_under_every_seed_the_rest_under_the_first(bench):
     tasks = bench.plan([0, 1, 2], long=False, iterations=4000)
     assert len(tasks) == len(bench.SEED0_ORDER) + 2 * len(bench.HEADLINE) == 22

@@ -9,6 +9,7 @@ from fgi_core.data import create_dataset
 from fgi_core.explain import run_explain_stage
 from fgi_core.gaze import run_gaze_stage
 from fgi_core.options import FGIOptions
+from fgi_core.train.engine import StaleCheckpointError
 from fgi_core.train import (
     BatchSampler,
     TrainConfig,
@@ -95,6 +96,32 @@ def test_resume_ends_at_the_same_weights(staged, tmp_path):
             assert torch.equal(a, b), f"{name}.{k} differs after resume"
     log = (tmp_path / "parts" / "log.csv").read_text().splitlines()
     assert len(log) == 1 + 6  # header + one row per iteration, none duplicated by the resume
+
+
+def test_a_finished_run_of_a_fixed_schedule_extends_to_the_uninterrupted_weights(staged, tmp_path):
+    """A 4-iteration run of a 6-iteration schedule (``lr_horizon=6``), continued to 6, ends at the
+    weights of the 6-iteration run: how the 15,000-iteration rows continue the 4,000-iteration ones."""
+    ds, run, data = staged
+    profile = get_profile("quick")
+
+    def make():
+        torch.manual_seed(0)
+        return distillation_method(build_teacher(profile, 3, data.text_dim), build_student(profile, 3), fgi_options(profile))
+
+    whole = make()
+    fit(whole, data, data, tmp_path / "whole", tiny_cfg(iterations=6, lr_horizon=6, lr=1e-2))
+    first = fit(make(), data, data, tmp_path / "short", tiny_cfg(iterations=4, lr_horizon=6, lr=1e-2))
+    assert first["complete"] and first["iterations_done"] == 4
+    longer = make()
+    summary = fit(longer, data, data, tmp_path / "short", tiny_cfg(iterations=6, lr_horizon=6, lr=1e-2), resume=True)
+    assert summary["complete"] and summary["iterations_done"] == 6
+    for name in ("teacher", "student"):
+        for (k, a), (_, b) in zip(whole.networks[name].state_dict().items(), longer.networks[name].state_dict().items()):
+            assert torch.equal(a, b), f"{name}.{k} differs after extending the run"
+    # without a fixed horizon the cosine would stretch to the new length: refused, not continued
+    fit(make(), data, data, tmp_path / "own", tiny_cfg(iterations=4))
+    with pytest.raises(StaleCheckpointError, match="training setting iterations: checkpoint 4, asked 6"):
+        fit(make(), data, data, tmp_path / "own", tiny_cfg(iterations=6), resume=True)
 
 
 @pytest.mark.parametrize("kind", ["teacher", "distill", "unet_full", "unet_m_hc", "unet_m_bc", "gazemedseg"])

@@ -269,13 +269,29 @@ def _collapse_check(scores: dict, streak: int, cfg: TrainConfig, name: str, iter
 _RESUMABLE_FIELDS = {"progress", "device", "data_parallel", "val_every", "ckpt_every", "log_every", "collapse"}
 
 
+def _extends_its_schedule(saved: dict, asked: dict, iteration: int) -> bool:
+    """True when ``asked`` only runs a checkpoint further along the same fixed schedule.
+
+    With ``lr_horizon`` set, nothing of a step depends on ``iterations`` (the cosine spans the
+    horizon, the consistency ramp-up is absolute), so a 4,000-iteration run of a 15,000-iteration
+    schedule, continued to 15,000, ends at the weights of an uninterrupted 15,000-iteration run.
+    """
+    horizon = saved.get("lr_horizon")
+    return horizon is not None and asked.get("lr_horizon") == horizon and asked.get("iterations", 0) >= iteration
+
+
 def _check_same_options(state: dict, method: Method, cfg: TrainConfig, out_dir: Path) -> None:
-    """Raise :class:`StaleCheckpointError` when the checkpoint was trained with other options."""
+    """Raise :class:`StaleCheckpointError` when the checkpoint was trained with other options.
+
+    ``iterations`` may grow when the run has a fixed ``lr_horizon`` (:func:`_extends_its_schedule`).
+    """
     differences = []
     for what, saved, asked in (("option", state.get("method") or {}, method.config),
                                ("training setting", state.get("train_config") or {}, asdict(cfg))):
         for key in sorted(set(saved) | set(asked)):
             if what == "training setting" and key in _RESUMABLE_FIELDS:
+                continue
+            if what == "training setting" and key == "iterations" and _extends_its_schedule(saved, asked, state["iteration"]):
                 continue
             if key in saved and key in asked and saved[key] != asked[key]:
                 differences.append(f"{what} {key}: checkpoint {saved[key]!r}, asked {asked[key]!r}")
@@ -523,7 +539,9 @@ def fit(
         out_dir: the stage folder.
         cfg: :class:`TrainConfig`.
         resume: continue from ``out_dir/checkpoints/last.pt`` when it exists (a finished run only
-            loads its weights into ``method.networks`` and returns its ``summary.json``).
+            loads its weights into ``method.networks`` and returns its ``summary.json``). With a
+            fixed ``cfg.lr_horizon``, a run may be resumed with more ``iterations`` than it was
+            trained for: it continues along the same schedule.
         stop_after: stop after this many iterations of *this call* (to test resume).
 
     Under ``torchrun`` (``WORLD_SIZE > 1``, ``cfg.data_parallel``) every rank calls ``fit`` with
