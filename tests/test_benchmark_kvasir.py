@@ -165,6 +165,30 @@ def test_shipped_results_match_this_protocol_and_commit_each_row(bench):
         assert r["git_commit"] and len(r["per_image"]["dice"]) == 100
 
 
+def test_every_shipped_student_leaves_its_empty_start_before_the_consistency_weight_rises(bench):
+    """On real data, under every seed shipped: each FGI student (and UNet on M_bc) predicts
+    something (validation under 50 % empty) before w(t) first exceeds 0.05, and the collapse
+    guard (``COLLAPSE_RULE``, after its grace) would not fire in any FGI student's run."""
+    from fgi_core.train.engine import COLLAPSE_RULE
+
+    path = ROOT / "benchmarks" / "results" / "kvasir_cpu.json"
+    if not path.is_file():
+        pytest.skip("no shipped results yet")
+    shipped = json.loads(path.read_text())
+    first_weight = bench.first_iteration_above(0.05, shipped["protocol"]["rampup_length"])
+    students = {rid: r for rid, r in shipped["rows"].items() if r["key"].startswith("fgi_") and r["key"] != "fgi_teacher"}
+    assert {r["seed"] for r in students.values() if r["key"] == "fgi_authors"} >= {0}
+    for rid, r in {**students, **{k: r for k, r in shipped["rows"].items() if r["key"] == "m_bc"}}.items():
+        assert r["left_empty_start_at"] is not None and r["left_empty_start_at"] < first_weight, rid
+    for rid, r in students.items():
+        after_grace = [(dice, empty) for it, dice, empty, _ in r["curve"] if it >= COLLAPSE_RULE["grace"] * r["iterations"]]
+        streak = longest = 0
+        for dice, empty in after_grace:
+            streak = streak + 1 if dice < COLLAPSE_RULE["dice"] or empty > COLLAPSE_RULE["empty"] else 0
+            longest = max(longest, streak)
+        assert longest < COLLAPSE_RULE["patience"], f"{rid}: the collapse guard would fire"
+
+
 def test_readme_and_results_page_show_the_shipped_table(bench):
     """The README's headline table and docs/results.md are the JSON's, generated (rerun
     `python benchmarks/kvasir_cpu.py --report` when rows are added)."""
