@@ -77,7 +77,7 @@ class FGIOptions:
         rampup_length: T of the consistency ramp-up w(t) = exp(-5 (1 - min(t, T)/T)^2), in
             absolute iterations (docs/method.md §4.7: 4,000 in the authors' code). It belongs to
             the method, not to the run's length: no profile derives it from its iterations;
-            only ``quick`` (synthetic, 60 iterations) sets a short ramp of its own.
+            only ``quick`` (synthetic, 150 iterations) sets a short ramp of its own (50).
     """
 
     teacher_loss: str = "pce"
