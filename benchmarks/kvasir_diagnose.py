@@ -1,21 +1,28 @@
-"""Why does the FGI student under-segment? What each network predicts on the *training* images.
+"""What DARM and CWC do to the FGI student, measured on the real table's own networks.
 
-The student learns from M_bc (cross-entropy) and, through CWC, from the teacher's confident
-regions (p >= tau_pos is foreground, p <= tau_neg background). If the teacher, fitted to M_hc,
-predicts M_hc-sized masks on the images it was trained on, CWC tells the student that the band
-between M_hc and M_bc is background, and the student shrinks toward M_hc. This script measures,
-at training size (128 px) on the train split:
+Reads the stage folders that ``benchmarks/kvasir_cpu.py`` trained (``--run-dir``, one seed) and
+measures, on the 700 *training* images at training size (64 px):
 
-* Dice and recall against the ground truth of M_hc, M_bc, the stage-1 teacher, the stage-2
-  (joint) teacher, the student and the M_bc baseline;
-* the share of the band ``M_bc & ~M_hc`` that each teacher marks confident background
-  (p <= tau_neg), i.e. where CWC contradicts the student's own label, and the share of the
-  ground truth inside that confident background;
-* what DARM's disagreement set U (stage-2 teacher vs student, both at the end of training) is
-  made of: the share of U where M_bc says lesion and the student predicts background, i.e. the
-  pixels whose labels DARM drops (target ``ignore``) exactly where the student misses the lesion.
+* **each network's prediction** against the ground truth (Dice, recall, median predicted / true
+  area) and in the band ``M_bc & ~M_hc`` (the pixels M_bc calls lesion and M_hc does not; the
+  student's label says lesion there): the share it predicts lesion, the share it marks
+  *confident background* (p <= tau_neg, where CWC tells the other network "background"), and the
+  share of the true lesion it marks confident background. Networks: the FGI teacher and student
+  (authors' set) at 4,000 and, when trained, at 15,000 iterations (selected and last), the
+  student without DARM and CWC, UNet on M_bc at 4,000 and 15,000, and the paper-text set's
+  pre-trained teacher (stage 1);
+* **DARM** under the authors' set (U = the band, 30 % of its area per batch, blocks relabelled
+  background): what share of M_bc's lesion pixels a batch loses (a block relabels whatever lies
+  under it: the band and the M_hc beside it), and how much of that is true lesion. U comes from
+  the labels, so this is the same at iteration 100 and at 15,000;
+* **the loss terms over training** from each FGI run's ``log.csv``: the mean over the 500
+  iterations up to 1,000, 2,000, 4,000, 8,000 and 15,000 of the student's supervised loss, the
+  CWC and AFC losses and w(t), so what CWC adds late in training is read, not guessed.
 
-    python benchmarks/kvasir_diagnose.py            # writes benchmarks/results/kvasir_diagnose.json
+    python benchmarks/kvasir_diagnose.py     # writes benchmarks/results/kvasir_diagnose.json
+
+(The previous protocol's diagnosis, 128 px and 2,000 iterations, is kept in
+``benchmarks/results/previous_cpu_protocol/kvasir_diagnose.json``.)
 """
 from __future__ import annotations
 
@@ -26,97 +33,153 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fgi_core.data import KvasirSEG
-from fgi_core.metrics import overlap_scores
-from fgi_core.io import read_json, write_json
-from fgi_core.models import foreground_probability, stored_activation
+from fgi_core import augment
 from fgi_core.config import fgi_options, get_profile
+from fgi_core.data import KvasirSEG
+from fgi_core.io import read_json, write_json
+from fgi_core.metrics import overlap_scores
+from fgi_core.models import foreground_probability, model_from_spec, stored_activation
+from fgi_core.predict import network_from_state
+
+#: (row name, stage folder under seed<s>/, network, checkpoint): what is measured, when present.
+NETWORKS = (
+    ("teacher, stage 1", "teacher_pce", "teacher", "best"),
+    ("teacher, stage 2 (joint)", "fgi_authors", "teacher", "best"),
+    ("student", "fgi_authors", "student", "best"),
+    ("student without DARM and CWC", "fgi_no_darm_no_cwc", "student", "best"),
+    ("UNet on M_bc", "m_bc", "network", "best"),
+    ("teacher, 15,000 iterations (selected)", "fgi_authors-it15000", "teacher", "best"),
+    ("student, 15,000 iterations (selected)", "fgi_authors-it15000", "student", "best"),
+    ("teacher, 15,000 iterations (last)", "fgi_authors-it15000", "teacher", "last"),
+    ("student, 15,000 iterations (last)", "fgi_authors-it15000", "student", "last"),
+    ("UNet on M_bc, 15,000 iterations (selected)", "m_bc-it15000", "network", "best"),
+    ("UNet on M_bc, 15,000 iterations (last)", "m_bc-it15000", "network", "last"),
+)
+#: FGI stage folders whose loss terms are read from log.csv.
+LOSS_STAGES = ("fgi_authors", "fgi_authors-it15000", "fgi_no_darm_no_cwc")
+LOSS_ENDS = (1000, 2000, 4000, 8000, 15000)
+LOSS_WINDOW = 500
 
 
-def main() -> None:
+def load_network(stage: Path, network: str, which: str) -> tuple[torch.nn.Module, str, int]:
+    """``(module, activation, iteration)`` of one network of a stage's ``best``/``last`` checkpoint."""
+    state = torch.load(stage / "checkpoints" / f"{which}.pt", map_location="cpu", weights_only=False)
+    spec = (state.get("models") or {}).get(network)  # checkpoints written before they named their models: from the shapes
+    net = model_from_spec(spec) if spec else network_from_state(network, state["networks"][network], state["networks"])[1]
+    net.load_state_dict(state["networks"][network])
+    return net.eval(), stored_activation(state, network, stage), int(state["iteration"])
+
+
+def probabilities(net: torch.nn.Module, data, activation: str, with_text: bool) -> torch.Tensor:
+    """N x S x S lesion probability of every image, read with the network's activation."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(data), 32):
+            b = data.batch(torch.arange(i, min(i + 32, len(data))))
+            logits = net(b["image"], b["text"], b["text_mask"])["logits"] if with_text else net(b["image"])["logits"]
+            out.append(foreground_probability(logits, activation))
+    return torch.cat(out)
+
+
+def mask_scores(pred: torch.Tensor, gt: torch.Tensor) -> dict:
+    """Mean Dice and recall per image (the project's empty-set convention), median area / truth."""
+    scores = [overlap_scores(p.numpy(), g.numpy()) for p, g in zip(pred, gt)]
+    return {"dice_vs_gt": float(np.mean([r["dice"] for r in scores])),
+            "recall_vs_gt": float(np.mean([r["recall"] for r in scores])),
+            "area_over_gt": float((pred.flatten(1).sum(1) / gt.flatten(1).sum(1).clamp(min=1)).median())}
+
+
+def darm_effect(data, opts, passes: int = 5, batch_size: int = 8, seed: int = 0) -> dict:
+    """DARM under ``opts`` on shuffled training batches: what share of M_bc's lesion it relabels."""
+    g = torch.Generator().manual_seed(seed)
+    lost = lesion = lost_true = band = lost_band = 0.0
+    for _ in range(passes):
+        order = torch.randperm(len(data), generator=g)
+        for i in range(0, len(order) - batch_size + 1, batch_size):
+            b = data.batch(order[i:i + batch_size])
+            u = augment.label_disagreement(b["m_hc"], b["m_bc"])
+            _, labels, _ = augment.darm(b["image"], b["m_bc"], u, ratio=opts.darm_ratio, generator=g,
+                                     target=opts.darm_target, budget=opts.darm_budget)
+            m_bc, gt = b["m_bc"].bool(), data.gt[order[i:i + batch_size]].bool()
+            relabelled = m_bc & ~labels.bool()
+            lesion += float(m_bc.sum())
+            lost += float(relabelled.sum())
+            lost_true += float((relabelled & gt).sum())
+            band += float(u.sum())
+            lost_band += float((relabelled & u).sum())
+    return {"m_bc_lesion_relabelled": lost / lesion, "relabelled_inside_truth": lost_true / max(lost, 1.0),
+            "band_relabelled": lost_band / max(band, 1.0), "passes": passes, "batch_size": batch_size}
+
+
+def loss_windows(stage: Path) -> dict[str, dict]:
+    """Mean loss terms over the ``LOSS_WINDOW`` iterations up to each of ``LOSS_ENDS`` (those reached)."""
+    import pandas as pd
+
+    log = pd.read_csv(stage / "log.csv").drop_duplicates("iteration", keep="last")
+    out = {}
+    for end in LOSS_ENDS:
+        window = log[(log["iteration"] > end - LOSS_WINDOW) & (log["iteration"] <= end)]
+        if len(window) and int(log["iteration"].max()) >= end:
+            means = {c: float(window[c].mean()) for c in ("student", "teacher", "cwc", "afc", "rampup") if c in window}
+            if "cwc" in means:  # absent where CWC is off
+                means["weighted_cwc_over_student"] = means["rampup"] * means["cwc"] / means["student"]
+            out[str(end)] = means
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run-dir", default="runs/kvasir/cpu-seed0")
+    ap.add_argument("--run-dir", default="runs/kvasir/cpu-table", help="benchmarks/kvasir_cpu.py's --run-dir")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-root", default="../shared/realdata/kvasir-seg")
-    ap.add_argument("--split", default="train")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "kvasir_diagnose.json"))
-    args = ap.parse_args()
-    from fgi_core.train import build_student, build_teacher, load_networks, load_training_data
+    args = ap.parse_args(argv)
+    from fgi_core.train import load_training_data
 
-    run = Path(args.run_dir)
+    run, seed_dir = Path(args.run_dir), Path(args.run_dir) / f"seed{args.seed}"
+    if not (run / "gaze" / "manifest.json").is_file():
+        raise SystemExit(f"{run} has no gaze/ stage: train the table first (python benchmarks/kvasir_cpu.py)")
     prof = get_profile("cpu")
     opts = fgi_options(prof)
+    torch.set_num_threads(1)
     ds = KvasirSEG(args.data_root)
     done = set(read_json(run / "gaze" / "manifest.json")["ids"])
-    ids = [i for i in ds.split(args.split) if i in done]
-    data = load_training_data(ds, run, ids, prof.image_size, ground_truth=True)
-    gt = data.gt.bool()
-    m_hc, m_bc = data.m_hc.bool(), data.m_bc.bool()
-    band = m_bc & ~m_hc
-
-    def probabilities(net, with_text: bool, activation: str = "softmax") -> torch.Tensor:
-        """Lesion probability of every image, read with the network's activation (foreground_probability)."""
-        out = []
-        net.eval()
-        with torch.no_grad():
-            for i in range(0, len(data), 16):
-                idx = torch.arange(i, min(i + 16, len(data)))
-                b = data.batch(idx)
-                logits = net(b["image"], b["text"], b["text_mask"])["logits"] if with_text else net(b["image"])["logits"]
-                out.append(foreground_probability(logits, activation))
-        return torch.cat(out)
-
-    def overlap(pred: torch.Tensor) -> dict:
-        """Mean Dice and recall per image (the project's empty-set convention), median area / truth."""
-        scores = [overlap_scores(p.numpy(), g.numpy()) for p, g in zip(pred, gt)]
-        return {"dice_vs_gt": float(np.mean([r["dice"] for r in scores])),
-                "recall_vs_gt": float(np.mean([r["recall"] for r in scores])),
-                "area_over_gt": float((pred.flatten(1).sum(1) / gt.flatten(1).sum(1).clamp(min=1)).median())}
-
+    ids = [i for i in ds.split("train") if i in done]
     t0 = time.perf_counter()
-    rows = {"M_hc": overlap(m_hc), "M_bc": overlap(m_bc)}
-    nets = {}  # name -> (network, reads text, activation as stored with its checkpoint)
-    for name, stage in (("teacher, stage 1", "teacher"), ("teacher, stage 2 (joint)", "student")):
-        teacher = build_teacher(prof, 3, data.text_dim)
-        state = load_networks(run / stage, {"teacher": teacher}, "best")
-        nets[name] = (teacher, True, stored_activation(state, "teacher", run / stage))
-    student = build_student(prof, 3)
-    state = load_networks(run / "student", {"student": student}, "best")
-    nets["student"] = (student, False, stored_activation(state, "student", run / "student"))
-    from fgi_core.models import create_model, student_widths
-
-    base = create_model("unet", in_channels=3, widths=student_widths(prof.teacher_widths))
-    load_networks(run / "baselines" / "m_bc", {"network": base}, "best")
-    nets["UNet on M_bc"] = (base, False, "softmax")
-    probs = {}
-    for name, (net, with_text, activation) in nets.items():
-        p = probs[name] = probabilities(net, with_text, activation)
-        row = overlap(p >= 0.5)
+    data = load_training_data(ds, run, ids, prof.image_size, ground_truth=True)
+    gt, m_hc, m_bc = data.gt.bool(), data.m_hc.bool(), data.m_bc.bool()
+    band = m_bc & ~m_hc
+    rows = {"M_hc": mask_scores(m_hc, gt), "M_bc": mask_scores(m_bc, gt)}
+    for name, folder, network, which in NETWORKS:
+        stage = seed_dir / folder
+        if not (stage / "checkpoints" / f"{which}.pt").is_file():
+            print(f"{name}: {stage} not trained, skipped")
+            continue
+        net, activation, iteration = load_network(stage, network, which)
+        p = probabilities(net, data, activation, with_text=network == "teacher")
         confident_bg = p <= opts.tau_neg
-        row["band_confident_background"] = float((confident_bg & band).sum() / band.sum().clamp(min=1))
-        row["gt_confident_background"] = float((confident_bg & gt).sum() / gt.sum().clamp(min=1))
-        row["band_predicted_foreground"] = float(((p >= 0.5) & band).sum() / band.sum().clamp(min=1))
-        rows[name] = row
-    teacher_fg, student_fg = probs["teacher, stage 2 (joint)"] >= 0.5, probs["student"] >= 0.5
-    u = teacher_fg != student_fg
-    n_u = u.sum().clamp(min=1)
-    darm = {"u_share_of_image": float(u.float().mean()),
-            "u_label_lesion_student_background": float((u & m_bc & ~student_fg).sum() / n_u),
-            "u_label_lesion_student_lesion": float((u & m_bc & student_fg).sum() / n_u),
-            "u_label_background": float((u & ~m_bc).sum() / n_u),
-            "u_inside_truth": float((u & gt).sum() / n_u)}
-    result = {"split": args.split, "darm_disagreement": darm, "n": len(ids), "image_size": prof.image_size, "tau_neg": opts.tau_neg,
-              "band_share_of_gt": float((band & gt).sum() / gt.sum()), "rows": rows, "seconds": time.perf_counter() - t0}
+        rows[name] = {**mask_scores(p >= 0.5, gt), "iteration": iteration, "stage": folder,
+                      "band_predicted_foreground": float(((p >= 0.5) & band).sum() / band.sum().clamp(min=1)),
+                      "band_confident_background": float((confident_bg & band).sum() / band.sum().clamp(min=1)),
+                      "gt_confident_background": float((confident_bg & gt).sum() / gt.sum().clamp(min=1))}
+    losses = {folder: loss_windows(seed_dir / folder) for folder in LOSS_STAGES if (seed_dir / folder / "log.csv").is_file()}
+    result = {"split": "train", "n": len(ids), "image_size": prof.image_size, "seed": args.seed, "tau_neg": opts.tau_neg,
+              "protocol": "cpu (the authors' schedule, 64 px); networks of benchmarks/kvasir_cpu.py",
+              "band_share_of_gt": float((band & gt).sum() / gt.sum()), "rows": rows,
+              "darm": darm_effect(data, opts), "losses": losses, "seconds": time.perf_counter() - t0}
     write_json(args.out, result)
-    print(f"{args.split}: {len(ids)} images at {prof.image_size} px; the band M_bc minus M_hc holds "
+    print(f"train: {len(ids)} images at {prof.image_size} px; the band M_bc minus M_hc holds "
           f"{100 * result['band_share_of_gt']:.1f} % of the ground truth")
-    print(f"| {'':26} | Dice vs GT | recall | area/GT | band predicted fg | band confident bg | GT confident bg |")
+    print("| network | iteration | Dice vs GT | recall | area/GT | band predicted lesion | band confident bg | GT confident bg |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
-        extra = [f"{100 * r[k]:.1f} %" if k in r else "" for k in ("band_predicted_foreground", "band_confident_background", "gt_confident_background")]
-        print(f"| {name:26} | {r['dice_vs_gt']:.3f} | {r['recall_vs_gt']:.3f} | {r['area_over_gt']:.2f} | " + " | ".join(extra) + " |")
-    print(f"DARM's U (teacher != student): {100 * darm['u_share_of_image']:.1f} % of the pixels; of U, "
-          f"{100 * darm['u_label_lesion_student_background']:.0f} % M_bc lesion the student misses, "
-          f"{100 * darm['u_label_lesion_student_lesion']:.0f} % M_bc lesion the teacher misses, "
-          f"{100 * darm['u_label_background']:.0f} % M_bc background; {100 * darm['u_inside_truth']:.0f} % inside the truth")
+        extra = [f"{100 * r[k]:.0f} %" if k in r else "" for k in ("band_predicted_foreground", "band_confident_background", "gt_confident_background")]
+        print(f"| {name} | {r.get('iteration', '')} | {r['dice_vs_gt']:.3f} | {r['recall_vs_gt']:.3f} | {r['area_over_gt']:.2f} | " + " | ".join(extra) + " |")
+    d = result["darm"]
+    print(f"DARM (authors' set): a batch loses {100 * d['m_bc_lesion_relabelled']:.1f} % of M_bc's lesion pixels to background "
+          f"({100 * d['band_relabelled']:.0f} % of the band); {100 * d['relabelled_inside_truth']:.0f} % of them are true lesion")
+    for folder, windows in losses.items():
+        print(f"{folder}: " + "; ".join(f"it. {end}: " + ", ".join(f"{k} {v:.4f}" for k, v in w.items()) for end, w in windows.items()))
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ in errors, :func:`fgi_core.tensor_checks.check_mask`); randomness comes only fro
 live on the tensors' device. DARM's choices (``DARM_TARGETS``, ``DARM_BUDGETS``) are options of
 the method and live in :mod:`fgi_core.options`.
 
-Option defaults (docs/fidelity.md §2): ``darm_source`` ``predictions`` (``quick``, ``cpu``) or
-``labels`` (``paper``); ``darm_target`` ``background``; ``darm_budget`` ``image`` (``quick``,
-``cpu``) or ``batch`` (``paper``).
+Option values per profile (docs/fidelity.md §2): ``darm_source`` ``predictions`` (``quick``, the
+paper's text) or ``labels`` (``cpu``, ``paper``: the authors' code); ``darm_target``
+``background``; ``darm_budget`` ``image`` (``quick``) or ``batch`` (``cpu``, ``paper``).
 """
 from __future__ import annotations
 
@@ -93,10 +93,10 @@ def darm(
     """Disagreement-aware random masking: zero square blocks centred on random pixels of U.
 
     docs/method.md §4.4 (DARM; ``ratio`` 0.3, odd ``sides`` 3..11 in every profile;
-    ``darm_source`` picks U: ``"predictions"`` -> :func:`disagreement` (``quick`` / ``cpu``),
-    ``"labels"`` -> :func:`label_disagreement` (``paper``); ``darm_target`` is this function's
-    ``target``, ``"background"`` in every profile; ``darm_budget`` is ``budget``, ``"batch"`` in
-    ``paper``; the two option sets: docs/method.md §5).
+    ``darm_source`` picks U: ``"predictions"`` -> :func:`disagreement` (``quick``),
+    ``"labels"`` -> :func:`label_disagreement` (``cpu``, ``paper``); ``darm_target`` is this
+    function's ``target``, ``"background"`` in every profile; ``darm_budget`` is ``budget``,
+    ``"batch"`` in ``cpu`` and ``paper``; the two option sets: docs/method.md §5).
 
     The recipe, per image: draw centres uniformly from the pixels of U (with replacement), give
     each a square block of an odd side drawn uniformly from ``sides[0], sides[0] + 2, ...,
@@ -318,7 +318,7 @@ def disagreement(
 ) -> torch.Tensor:
     """U for ``darm_source="predictions"``: pixels where the two networks' predicted classes differ.
 
-    docs/method.md §4.4 (the paper's DARM; default in ``quick`` / ``cpu``). Each network's
+    docs/method.md §4.4 (the paper's DARM; the ``quick`` profile's). Each network's
     prediction is its lesion probability ``> 0.5``, read with its own activation
     (:func:`fgi_core.models.foreground_probability`: softmax for CE-trained networks, sigmoid
     of channel 1 for BCE-trained ones); one-channel logits predict the lesion where > 0.
@@ -356,7 +356,7 @@ def disagreement(
 
 
 def label_disagreement(m_hc: torch.Tensor, m_bc: torch.Tensor) -> torch.Tensor:
-    """U for ``darm_source="labels"`` (the authors' code, ``paper`` profile): ``M_hc != M_bc``.
+    """U for ``darm_source="labels"`` (the authors' code: ``cpu``, ``paper``): ``M_hc != M_bc``.
 
     With ``M_hc`` inside ``M_bc`` this is the band ``M_bc \\ M_hc``.
 

@@ -156,8 +156,8 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
     """BCE-with-logits on the lesion channel against a mask, over all pixels (the authors' code).
 
     docs/method.md §4.2: ``teacher_loss="bce"`` (target ``M_hc``) and ``student_loss="bce"``
-    (target ``M_bc``), both the ``paper`` profile's defaults (``quick`` / ``cpu`` use
-    :func:`pce_loss` and :func:`ce_loss`); also the per-level loss of the GazeMedSeg baseline
+    (target ``M_bc``), the authors' code and so the ``cpu`` and ``paper`` profiles' (``quick``
+    uses :func:`pce_loss` and :func:`ce_loss`, the paper's text); also the per-level loss of the GazeMedSeg baseline
     (section 4c), whose networks have one output channel.
 
     Args:
@@ -195,10 +195,11 @@ def ce_loss(
 ) -> torch.Tensor:
     """Two-class cross-entropy of the student against ``M_bc``, optionally ignoring pixels.
 
-    docs/method.md §4.3, ``student_loss="ce"`` (the paper's text; default in ``quick`` and
-    ``cpu``, the ``paper`` profile uses :func:`bce_loss`). With ``darm_target="ignore"`` (default
-    in ``quick`` / ``cpu``) pass DARM's ``block_mask`` as ``ignore``: the masked pixels then do
-    not count, neither in the sum nor in the number of pixels averaged over.
+    docs/method.md §4.3, ``student_loss="ce"`` (the paper's text: the ``quick`` profile's;
+    ``cpu`` and ``paper`` use :func:`bce_loss`, the authors' code). With ``darm_target="ignore"``
+    (an option; every profile relabels the blocks background) pass DARM's ``block_mask`` as
+    ``ignore``: the masked pixels then do not count, neither in the sum nor in the number of
+    pixels averaged over.
 
     Args:
         logits: ``B x 2 x H x W`` raw scores.
