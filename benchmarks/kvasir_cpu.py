@@ -208,25 +208,11 @@ def _worker_init(run_dir: str, data_root: str, smoke_iterations: int | None = No
     """One torch thread per worker; the data are loaded once per worker, on first use."""
     import torch
 
+    from fgi_core.train.methods import exit_with_parent
+
     torch.set_num_threads(1)
     _DATA.update(run_dir=Path(run_dir), data_root=Path(data_root), smoke_iterations=smoke_iterations)
-    _exit_with_parent()
-
-
-def _exit_with_parent(every: float = 5.0) -> None:
-    """End this worker when the process that started it is gone (killed, or its session ended):
-    an orphaned worker would train on, holding a core, with nobody to write its row. Its
-    checkpoints stay, so the next run resumes the row."""
-    import threading
-
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+    exit_with_parent()  # an orphaned worker would train on with nobody to write its row; its checkpoints stay
 
 
 def _data():

@@ -336,7 +336,7 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
 
     log(f"{status['profile']} profile, {status['dataset']}: torch on a CPU uses {resolve_threads(get_profile(status['profile']).threads)[1]}")
     total = time.perf_counter()
-    with _kernel_relay(status) as relay:
+    with _terminate_as_interrupt(), _kernel_relay(status) as relay:
         for k, name in enumerate(sequence[todo:], todo + 1):
             _run_notebook(run_dir, status, name, f"[{k}/{len(sequence)}]", out_dir, progress, log, relay,
                           more=k < len(sequence))
@@ -347,6 +347,27 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
     log(format_status(status))
     log(f"{len(sequence) - todo} notebook(s) in {time.perf_counter() - total:.1f} s. Results: {run_dir}\nReport: {report}")
     return run_dir
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Within: SIGTERM (``kill``, ``timeout``, a closing session) stops the run as Ctrl-C does.
+
+    The notebook is recorded as interrupted and its kernel shut down (:func:`_run_notebook`);
+    by default SIGTERM ends this process at once and the kernel, in a session of its own, trains
+    on with nobody to record it. Only the main thread can set a handler; elsewhere nothing changes.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _start_run(run_dir: Path, status: dict[str, Any], todo: int) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -228,40 +227,3 @@ def test_merge_adds_the_rows_of_another_sitting(bench, tmp_path):
     rows = json.loads(mine.read_text())["rows"]
     assert set(rows) == {"m_bc/seed0/it4000", "m_bc/seed0/it15000"}
     assert rows["m_bc/seed0/it4000"]["dice"]["mean"] == a["dice"]["mean"]  # a row present here is kept, not replaced
-
-
-def test_a_worker_ends_when_its_parent_is_gone(tmp_path):
-    """Kill the benchmark and its training workers go too (no orphan holding a core)."""
-    import subprocess
-    import time
-
-    script = tmp_path / "parent.py"
-    script.write_text(f"""
-import importlib.util, multiprocessing as mp, sys, time
-spec = importlib.util.spec_from_file_location("kvasir_cpu", {str(ROOT / "benchmarks" / "kvasir_cpu.py")!r})
-bench = importlib.util.module_from_spec(spec); sys.modules["kvasir_cpu"] = bench; spec.loader.exec_module(bench)
-
-def child(path):
-    bench._exit_with_parent(every=0.1)
-    time.sleep(60)
-
-if __name__ == "__main__":
-    p = mp.get_context("spawn").Process(target=child, args=(None,))
-    p.start()
-    print(p.pid, flush=True)
-    time.sleep(60)
-""")
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    child_pid = int(parent.stdout.readline())
-    time.sleep(3)  # the child is up and watching
-    parent.kill()
-    parent.wait()
-    for _ in range(50):
-        try:
-            os.kill(child_pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        os.kill(child_pid, 9)
-        pytest.fail("the worker outlived its parent")

@@ -160,3 +160,43 @@ def test_sweep_tabulates_every_run_and_resumes_the_failed_one(tmp_path, capsys):
     assert table["teacher_val_dice"].tolist() == pytest.approx([0.5, 0.6, 0.7])
     assert "fail_on = -1" in injected(runs_root() / "synthetic" / "toy-seed2" / "notebooks" / "01_toy.ipynb")
     assert "fail_on" not in injected(runs_root() / "synthetic" / "toy-seed0" / "notebooks" / "01_toy.ipynb")  # not re-run
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_no_kernel(tmp_path):
+    """``kill`` / ``timeout`` on ``fgi run``: the notebook is recorded as interrupted and its kernel
+    (in a session of its own) is shut down, not left computing with nobody to record it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "kernel.pid"
+    folder = tmp_path / "nbs"
+    write_toy_notebook(folder / "01_sleep.ipynb", 'profile = "quick"\ndataset = "synthetic"\nseed = 0\nrun_dir = None\n',
+                       f"import os, time, pathlib\npathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\ntime.sleep(120)\n")
+    env = {**os.environ, "FGI_RUNS_ROOT": str(tmp_path / "runs")}
+    proc = subprocess.Popen([sys.executable, "-m", "fgi_core.cli", "run", "--notebooks-dir", str(folder), "--run-name", "term",
+                             "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for _ in range(300):  # the kernel started and runs the sleeping cell
+        if pid_file.is_file() and pid_file.read_text():
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the notebook never started: " + proc.communicate()[0][-2000:])
+    kernel = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode != 0
+    for _ in range(100):
+        try:
+            os.kill(kernel, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(kernel, signal.SIGKILL)
+        pytest.fail(f"the kernel outlived fgi run: {output[-2000:]}")
+    status = read_status(tmp_path / "runs" / "synthetic" / "term")
+    assert status["state"] == "failed" and status["notebooks"]["01_sleep.ipynb"]["error"] == "interrupted"

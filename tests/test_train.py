@@ -211,3 +211,47 @@ def test_baselines_side_by_side_equal_one_after_the_other(tmp_path, capsys, monk
             load_networks(tmp_path / f"w{w}" / key, {"network": net}, "last")
             weights.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
         assert torch.equal(weights[0], weights[1]), key
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])  # the side-by-side baselines fork; the real-data benchmark spawns
+def test_a_worker_ends_when_its_parent_is_gone(tmp_path, start_method):
+    """Kill the process that started a training worker (a kernel, the benchmark) and the worker goes
+    too: no orphan holding a core."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(f"""
+import multiprocessing as mp, time
+from fgi_core.train.methods import exit_with_parent
+
+def child():
+    exit_with_parent(every=0.1)
+    open({str(tmp_path / "watching")!r}, "w").close()
+    time.sleep(120)
+
+if __name__ == "__main__":
+    p = mp.get_context({start_method!r}).Process(target=child)
+    p.start()
+    print(p.pid, flush=True)
+    time.sleep(120)
+""")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    for _ in range(600):  # a spawned child imports torch first: seconds on a busy machine
+        if (tmp_path / "watching").exists():
+            break
+        time.sleep(0.1)
+    parent.kill()
+    parent.wait()
+    for _ in range(50):
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(child_pid, 9)
+        pytest.fail("the worker outlived its parent")

@@ -303,14 +303,41 @@ def train_baselines(keys, profile: Profile, train, val, folder, seed: int = 0, d
     return summaries
 
 
+def exit_with_parent(every: float = 5.0) -> None:
+    """End this worker process when the process that started it is gone.
+
+    A training worker whose parent was killed (a Jupyter kernel shut down, a benchmark stopped, a
+    session closed) would otherwise train on, holding a core, with nobody to collect its result;
+    its checkpoints stay, so a rerun resumes it. A daemon thread polls the parent's pid every
+    ``every`` seconds (portable, unlike Linux's ``PR_SET_PDEATHSIG``). The parent is the one
+    ``multiprocessing`` recorded, so a parent that died before this call is noticed too.
+    """
+    import multiprocessing
+    import os
+    import threading
+    import time
+
+    known = multiprocessing.parent_process()
+    parent = known.pid if known is not None else os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def _baseline_in_child(key: str) -> tuple[dict, str, list]:
     """In a forked worker: train ``key`` on one thread, printing and warning into buffers;
-    return ``(summary, printed text, [(message, category), ...])``."""
+    return ``(summary, printed text, [(message, category), ...])``. The worker ends if the
+    process that forked it (e.g. a notebook's kernel) goes away."""
     import contextlib
     import io
     import warnings
 
     job = _SIDE_BY_SIDE
+    exit_with_parent()
     torch.set_num_threads(1)
     printed = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed), \
