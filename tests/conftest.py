@@ -44,6 +44,22 @@ def pytest_unconfigure(config):
     _CREATED_RUNS_ROOT = None
 
 
+def assert_process_ends(pid: int, why: str, seconds: float = 20.0) -> None:
+    """Fail with ``why`` unless process ``pid`` is gone within ``seconds`` (then kill it)."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail(why)
+
+
 def terminal_log(config, label: str):
     """A ``log`` for :func:`fgi_core.runner.run_notebooks` that shows one line per notebook on the
     terminal while tests run (past pytest's output capture): ``label [k/n] name ... 12.3 s``."""

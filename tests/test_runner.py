@@ -171,6 +171,8 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_no_kernel(tmp_path):
     import sys
     import time
 
+    from conftest import assert_process_ends
+
     pid_file = tmp_path / "kernel.pid"
     folder = tmp_path / "nbs"
     write_toy_notebook(folder / "01_sleep.ipynb", 'profile = "quick"\ndataset = "synthetic"\nseed = 0\nrun_dir = None\n',
@@ -189,14 +191,6 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_no_kernel(tmp_path):
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=60)[0]
     assert proc.returncode != 0
-    for _ in range(100):
-        try:
-            os.kill(kernel, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        os.kill(kernel, signal.SIGKILL)
-        pytest.fail(f"the kernel outlived fgi run: {output[-2000:]}")
+    assert_process_ends(kernel, f"the kernel outlived fgi run: {output[-2000:]}")
     status = read_status(tmp_path / "runs" / "synthetic" / "term")
     assert status["state"] == "failed" and status["notebooks"]["01_sleep.ipynb"]["error"] == "interrupted"

@@ -217,10 +217,11 @@ def test_baselines_side_by_side_equal_one_after_the_other(tmp_path, capsys, monk
 def test_a_worker_ends_when_its_parent_is_gone(tmp_path, start_method):
     """Kill the process that started a training worker (a kernel, the benchmark) and the worker goes
     too: no orphan holding a core."""
-    import os
     import subprocess
     import sys
     import time
+
+    from conftest import assert_process_ends
 
     script = tmp_path / "parent.py"
     script.write_text(f"""
@@ -246,12 +247,4 @@ if __name__ == "__main__":
         time.sleep(0.1)
     parent.kill()
     parent.wait()
-    for _ in range(50):
-        try:
-            os.kill(child_pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        os.kill(child_pid, 9)
-        pytest.fail("the worker outlived its parent")
+    assert_process_ends(child_pid, "the worker outlived its parent", seconds=10)
