@@ -492,6 +492,11 @@ def markdown_block(results: dict) -> str:
     long = results.get("long", {}).get("methods", {})
     if long:
         out += [f"Run to the schedule's end ({LONG_ITERATIONS:,} iterations):", "", markdown_table(long), ""]
+        for pair, d in results["long"].get("paired_dice", {}).items():
+            a, b = pair.split(" - ")
+            verdict = "cannot tell apart" if d["low"] <= 0 <= d["high"] else ("first better" if d["low"] > 0 else "second better")
+            out += [f"- at {LONG_ITERATIONS:,} iterations, {label.get(a, a)} minus {label.get(b, b)}: **{d['mean']:+.3f}** "
+                    f"[{d['low']:+.3f}, {d['high']:+.3f}], {len(d['seeds'])} seed(s): {verdict}"]
         for r in sorted((r for r in results["rows"].values() if r["iterations"] == LONG_ITERATIONS and r.get("curve")
                          and r.get("best_iteration") is not None), key=lambda r: (r["key"], r["seed"])):
             last = r["curve"][-1][1]

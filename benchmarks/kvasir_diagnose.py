@@ -7,7 +7,9 @@ measures, on the 700 *training* images at training size (64 px):
   area) and in the band ``M_bc & ~M_hc`` (the pixels M_bc calls lesion and M_hc does not; the
   student's label says lesion there): the share it predicts lesion, the share it marks
   *confident background* (p <= tau_neg, where CWC tells the other network "background"), and the
-  share of the true lesion it marks confident background. Networks: the FGI teacher and student
+  share of the true lesion it marks confident background; for the BCE-trained FGI networks also
+  the same read as CWC reads them under the authors' option set (softmax over both channels),
+  and where teacher and student disagree in the band under each reading. Networks: the FGI teacher and student
   (authors' set) at 4,000 and, when trained, at 15,000 iterations (selected and last), the
   student without DARM and CWC, UNet on M_bc at 4,000 and 15,000, and the paper-text set's
   pre-trained teacher (stage 1);
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     gt, m_hc, m_bc = data.gt.bool(), data.m_hc.bool(), data.m_bc.bool()
     band = m_bc & ~m_hc
     rows = {"M_hc": mask_scores(m_hc, gt), "M_bc": mask_scores(m_bc, gt)}
+    probs, cwc_views = {}, {}
     for name, folder, network, which in NETWORKS:
         stage = seed_dir / folder
         if not (stage / "checkpoints" / f"{which}.pt").is_file():
@@ -158,14 +161,30 @@ def main(argv: list[str] | None = None) -> None:
         net, activation, iteration = load_network(stage, network, which)
         p = probabilities(net, data, activation, with_text=network == "teacher")
         confident_bg = p <= opts.tau_neg
-        rows[name] = {**mask_scores(p >= 0.5, gt), "iteration": iteration, "stage": folder,
+        rows[name] = {**mask_scores(p >= 0.5, gt), "iteration": iteration, "stage": folder, "activation": activation,
                       "band_predicted_foreground": float(((p >= 0.5) & band).sum() / band.sum().clamp(min=1)),
                       "band_confident_background": float((confident_bg & band).sum() / band.sum().clamp(min=1)),
                       "gt_confident_background": float((confident_bg & gt).sum() / gt.sum().clamp(min=1))}
+        if activation == "sigmoid" and folder.startswith("fgi_") and opts.cwc_readout == "softmax":
+            # what CWC sees under the authors' readout: a softmax over both channels of a BCE-trained
+            # network, whose channel 0 only CWC trains
+            q = probabilities(net, data, "softmax", with_text=network == "teacher")
+            rows[name].update(band_predicted_foreground_cwc_view=float(((q >= 0.5) & band).sum() / band.sum().clamp(min=1)),
+                              band_confident_background_cwc_view=float(((q <= opts.tau_neg) & band).sum() / band.sum().clamp(min=1)))
+            cwc_views[name] = q
+        probs[name] = p
+    pairs = {}  # where teacher and student of one checkpoint disagree in the band, as evaluated and as CWC sees them
+    for teacher, student in (("teacher, stage 2 (joint)", "student"),
+                             ("teacher, 15,000 iterations (last)", "student, 15,000 iterations (last)")):
+        if teacher in probs and student in probs:
+            pairs[student] = {
+                "band_disagree": float((((probs[teacher] >= 0.5) != (probs[student] >= 0.5)) & band).sum() / band.sum().clamp(min=1)),
+                "band_disagree_cwc_view": (float((((cwc_views[teacher] >= 0.5) != (cwc_views[student] >= 0.5)) & band).sum()
+                                                 / band.sum().clamp(min=1)) if teacher in cwc_views and student in cwc_views else None)}
     losses = {folder: loss_windows(seed_dir / folder) for folder in LOSS_STAGES if (seed_dir / folder / "log.csv").is_file()}
     result = {"split": "train", "n": len(ids), "image_size": prof.image_size, "seed": args.seed, "tau_neg": opts.tau_neg,
               "protocol": "cpu (the authors' schedule, 64 px); networks of benchmarks/kvasir_cpu.py",
-              "band_share_of_gt": float((band & gt).sum() / gt.sum()), "rows": rows,
+              "band_share_of_gt": float((band & gt).sum() / gt.sum()), "rows": rows, "teacher_student_band": pairs,
               "darm": darm_effect(data, opts), "losses": losses, "seconds": time.perf_counter() - t0}
     write_json(args.out, result)
     print(f"train: {len(ids)} images at {prof.image_size} px; the band M_bc minus M_hc holds "
@@ -175,6 +194,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, r in rows.items():
         extra = [f"{100 * r[k]:.0f} %" if k in r else "" for k in ("band_predicted_foreground", "band_confident_background", "gt_confident_background")]
         print(f"| {name} | {r.get('iteration', '')} | {r['dice_vs_gt']:.3f} | {r['recall_vs_gt']:.3f} | {r['area_over_gt']:.2f} | " + " | ".join(extra) + " |")
+    for student, d in pairs.items():
+        print(f"{student}: teacher and student disagree on {100 * d['band_disagree']:.0f} % of the band as evaluated"
+              + ("" if d["band_disagree_cwc_view"] is None else f", on {100 * d['band_disagree_cwc_view']:.0f} % as CWC reads them"))
     d = result["darm"]
     print(f"DARM (authors' set): a batch loses {100 * d['m_bc_lesion_relabelled']:.1f} % of M_bc's lesion pixels to background "
           f"({100 * d['band_relabelled']:.0f} % of the band); {100 * d['relabelled_inside_truth']:.0f} % of them are true lesion")
