@@ -109,19 +109,19 @@ def test_a_finished_run_of_a_fixed_schedule_extends_to_the_uninterrupted_weights
         return distillation_method(build_teacher(profile, 3, data.text_dim), build_student(profile, 3), fgi_options(profile))
 
     whole = make()
-    fit(whole, data, data, tmp_path / "whole", tiny_cfg(iterations=6, lr_horizon=6, lr=1e-2))
-    first = fit(make(), data, data, tmp_path / "short", tiny_cfg(iterations=4, lr_horizon=6, lr=1e-2))
+    fit(whole, data, data, tmp_path / "whole", tiny_cfg(iterations=6, lr_horizon=6, lr=1e-2, collapse="off"))
+    first = fit(make(), data, data, tmp_path / "short", tiny_cfg(iterations=4, lr_horizon=6, lr=1e-2, collapse="off"))
     assert first["complete"] and first["iterations_done"] == 4
     longer = make()
-    summary = fit(longer, data, data, tmp_path / "short", tiny_cfg(iterations=6, lr_horizon=6, lr=1e-2), resume=True)
+    summary = fit(longer, data, data, tmp_path / "short", tiny_cfg(iterations=6, lr_horizon=6, lr=1e-2, collapse="off"), resume=True)
     assert summary["complete"] and summary["iterations_done"] == 6
     for name in ("teacher", "student"):
         for (k, a), (_, b) in zip(whole.networks[name].state_dict().items(), longer.networks[name].state_dict().items()):
             assert torch.equal(a, b), f"{name}.{k} differs after extending the run"
     # without a fixed horizon the cosine would stretch to the new length: refused, not continued
-    fit(make(), data, data, tmp_path / "own", tiny_cfg(iterations=4))
+    fit(make(), data, data, tmp_path / "own", tiny_cfg(iterations=4, collapse="off"))
     with pytest.raises(StaleCheckpointError, match="training setting iterations: checkpoint 4, asked 6"):
-        fit(make(), data, data, tmp_path / "own", tiny_cfg(iterations=6), resume=True)
+        fit(make(), data, data, tmp_path / "own", tiny_cfg(iterations=6, collapse="off"), resume=True)
 
 
 @pytest.mark.parametrize("kind", ["teacher", "distill", "unet_full", "unet_m_hc", "unet_m_bc", "gazemedseg"])
