@@ -454,6 +454,14 @@ def markdown_table(methods: dict) -> str:
     return "\n".join(lines)
 
 
+def paired_line(pair: str, d: dict, label: dict, prefix: str = "") -> str:
+    """One paired difference ``"a - b"`` as a list item, with its interval and verdict."""
+    a, b = pair.split(" - ")
+    verdict = "cannot tell apart" if d["low"] <= 0 <= d["high"] else ("first better" if d["low"] > 0 else "second better")
+    return (f"- {prefix}{label.get(a, a)} minus {label.get(b, b)}: **{d['mean']:+.3f}** [{d['low']:+.3f}, {d['high']:+.3f}], "
+            f"{len(d['seeds'])} seed(s): {verdict}")
+
+
 def markdown_block(results: dict) -> str:
     """The results as the README and docs/results.md show them: the table, the paired differences
     pooled over seeds, when each network left its empty start, the long rows, and what is left."""
@@ -469,11 +477,7 @@ def markdown_block(results: dict) -> str:
     if results["paired_dice"]:
         out += ["Paired per-image differences in Dice (first minus second, each image's difference averaged over the "
                 "seeds both rows ran under; 95 % bootstrap interval over the 100 images):", ""]
-        for pair, d in results["paired_dice"].items():
-            a, b = pair.split(" - ")
-            verdict = "cannot tell apart" if d["low"] <= 0 <= d["high"] else ("first better" if d["low"] > 0 else "second better")
-            out.append(f"- {label.get(a, a)} minus {label.get(b, b)}: **{d['mean']:+.3f}** [{d['low']:+.3f}, {d['high']:+.3f}], "
-                       f"{len(d['seeds'])} seed(s): {verdict}")
+        out += [paired_line(pair, d, label) for pair, d in results["paired_dice"].items()]
         out.append("")
     area = {k: methods[k]["area_ratio_median"] for k in ("fgi_teacher", "fgi_authors", "fgi_no_darm_no_cwc", "m_bc")
             if k in methods and methods[k].get("area_ratio_median") is not None}
@@ -492,11 +496,8 @@ def markdown_block(results: dict) -> str:
     long = results.get("long", {}).get("methods", {})
     if long:
         out += [f"Run to the schedule's end ({LONG_ITERATIONS:,} iterations):", "", markdown_table(long), ""]
-        for pair, d in results["long"].get("paired_dice", {}).items():
-            a, b = pair.split(" - ")
-            verdict = "cannot tell apart" if d["low"] <= 0 <= d["high"] else ("first better" if d["low"] > 0 else "second better")
-            out += [f"- at {LONG_ITERATIONS:,} iterations, {label.get(a, a)} minus {label.get(b, b)}: **{d['mean']:+.3f}** "
-                    f"[{d['low']:+.3f}, {d['high']:+.3f}], {len(d['seeds'])} seed(s): {verdict}"]
+        out += [paired_line(pair, d, label, f"at {LONG_ITERATIONS:,} iterations, ")
+                for pair, d in results["long"].get("paired_dice", {}).items()]
         for r in sorted((r for r in results["rows"].values() if r["iterations"] == LONG_ITERATIONS and r.get("curve")
                          and r.get("best_iteration") is not None), key=lambda r: (r["key"], r["seed"])):
             last = r["curve"][-1][1]

@@ -40,8 +40,8 @@ from fgi_core.config import fgi_options, get_profile
 from fgi_core.data import KvasirSEG
 from fgi_core.io import read_json, write_json
 from fgi_core.metrics import overlap_scores
-from fgi_core.models import foreground_probability, model_from_spec, stored_activation
-from fgi_core.predict import network_from_state
+from fgi_core.models import foreground_probability
+from fgi_core.predict import load_predictor
 
 #: (row name, stage folder under seed<s>/, network, checkpoint): what is measured, when present.
 NETWORKS = (
@@ -63,23 +63,22 @@ LOSS_ENDS = (1000, 2000, 4000, 8000, 15000)
 LOSS_WINDOW = 500
 
 
-def load_network(stage: Path, network: str, which: str) -> tuple[torch.nn.Module, str, int]:
-    """``(module, activation, iteration)`` of one network of a stage's ``best``/``last`` checkpoint."""
-    state = torch.load(stage / "checkpoints" / f"{which}.pt", map_location="cpu", weights_only=False)
-    spec = (state.get("models") or {}).get(network)  # checkpoints written before they named their models: from the shapes
-    net = model_from_spec(spec) if spec else network_from_state(network, state["networks"][network], state["networks"])[1]
-    net.load_state_dict(state["networks"][network])
-    return net.eval(), stored_activation(state, network, stage), int(state["iteration"])
+def load_network(stage: Path, network: str, which: str, run: Path, image_size: int):
+    """``(predictor, iteration)`` of one network of a stage's ``best``/``last`` checkpoint
+    (:func:`fgi_core.predict.load_predictor`; the iteration from the stage's ``summary.json``)."""
+    predictor = load_predictor(stage / "checkpoints" / f"{which}.pt", network, which, "cpu", image_size, run_dir=run)
+    summary = read_json(stage / "summary.json")
+    return predictor, int(summary["best_iteration" if which == "best" else "iterations_done"])
 
 
-def probabilities(net: torch.nn.Module, data, activation: str, with_text: bool) -> torch.Tensor:
-    """N x S x S lesion probability of every image, read with the network's activation."""
+def logits_of(predictor, data) -> torch.Tensor:
+    """N x 2 x S x S logits of every image (a teacher also reads its text)."""
     out = []
     with torch.no_grad():
         for i in range(0, len(data), 32):
             b = data.batch(torch.arange(i, min(i + 32, len(data))))
-            logits = net(b["image"], b["text"], b["text_mask"])["logits"] if with_text else net(b["image"])["logits"]
-            out.append(foreground_probability(logits, activation))
+            net = predictor.network
+            out.append((net(b["image"], b["text"], b["text_mask"]) if predictor.kind == "teacher" else net(b["image"]))["logits"])
     return torch.cat(out)
 
 
@@ -158,8 +157,9 @@ def main(argv: list[str] | None = None) -> None:
         if not (stage / "checkpoints" / f"{which}.pt").is_file():
             print(f"{name}: {stage} not trained, skipped")
             continue
-        net, activation, iteration = load_network(stage, network, which)
-        p = probabilities(net, data, activation, with_text=network == "teacher")
+        predictor, iteration = load_network(stage, network, which, run, prof.image_size)
+        logits, activation = logits_of(predictor, data), predictor.activation
+        p = foreground_probability(logits, activation)
         confident_bg = p <= opts.tau_neg
         rows[name] = {**mask_scores(p >= 0.5, gt), "iteration": iteration, "stage": folder, "activation": activation,
                       "band_predicted_foreground": float(((p >= 0.5) & band).sum() / band.sum().clamp(min=1)),
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         if activation == "sigmoid" and folder.startswith("fgi_") and opts.cwc_readout == "softmax":
             # what CWC sees under the authors' readout: a softmax over both channels of a BCE-trained
             # network, whose channel 0 only CWC trains
-            q = probabilities(net, data, "softmax", with_text=network == "teacher")
+            q = foreground_probability(logits, "softmax")
             rows[name].update(band_predicted_foreground_cwc_view=float(((q >= 0.5) & band).sum() / band.sum().clamp(min=1)),
                               band_confident_background_cwc_view=float(((q <= opts.tau_neg) & band).sum() / band.sum().clamp(min=1)))
             cwc_views[name] = q
