@@ -19,7 +19,9 @@ the weights of a run from scratch, 4,000 iterations sooner).
 
 Rows (``ROWS``): the four baselines, the FGI student under the authors' option set (the profile's;
 its teacher is scored as ``fgi_teacher``) and under the paper-text set, and the ablations of the
-authors' set. Headline rows (``HEADLINE``) train under every ``--seeds``; the others under the
+authors' set (one of them, ``fgi_cwc_activation``, changes only how CWC reads the two networks:
+each as it was trained, the sigmoid of its lesion logit, instead of the authors' softmax over both
+channels, under which BCE-trained networks read as confident background everywhere). Headline rows (``HEADLINE``) train under every ``--seeds``; the others under the
 first seed only. Each row trains in its own folder under ``--run-dir`` (``seed<s>/<row>``), is
 scored at original size on the 100 validation images (the selection split: the public release
 has no test split), and is written at once to the JSON with its commit, machine, seconds, per-image
@@ -80,6 +82,7 @@ def _rows() -> dict[str, Row]:
         "fgi_no_darm_no_cwc": Row("fgi", "FGI, no DARM and no CWC", {"use_darm": False, "use_cwc": False}),
         "fgi_darm_only": Row("fgi", "FGI, DARM only (no CWC)", {"use_cwc": False}),
         "fgi_cwc_only": Row("fgi", "FGI, CWC only (no DARM)", {"use_darm": False}),
+        "fgi_cwc_activation": Row("fgi", "FGI, CWC reads each network as trained", {"cwc_readout": "activation"}),
         "fgi_no_afc": Row("fgi", "FGI, no AFC", {"use_afc": False}),
         "fgi_frozen_teacher": Row("fgi", "FGI, frozen stage-1 teacher", {"teacher_mode": "frozen", "teacher_init": "stage1"}),
         "fgi_no_text": Row("fgi", "FGI, teacher without text", {"fusion": False}),
@@ -91,10 +94,10 @@ ROWS = _rows()
 HEADLINE = ("m_bc", "full", "fgi_authors", "fgi_no_darm_no_cwc", "fgi_paper")
 #: The order rows are trained in: headline rows of the first seed, the other rows, then later seeds.
 SEED0_ORDER = ("m_bc", "full", "fgi_authors", "fgi_no_darm_no_cwc", "fgi_paper", "m_hc", "gazemedseg",
-               "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher")
+               "fgi_cwc_activation", "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher")
 #: The order of the README's table.
 TABLE_ORDER = ("full", "m_hc", "m_bc", "gazemedseg", "fgi_teacher", "fgi_authors", "fgi_paper", "fgi_no_darm_no_cwc",
-               "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_frozen_teacher", "fgi_no_text")
+               "fgi_cwc_activation", "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_frozen_teacher", "fgi_no_text")
 #: Rows run to the schedule's end with ``--long``.
 LONG_ROWS = ("fgi_authors", "m_bc")
 LABELS = {**{k: r.label for k, r in ROWS.items()}, "fgi_teacher": "FGI teacher (authors' set; reads gaze-derived text)"}

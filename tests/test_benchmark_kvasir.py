@@ -57,7 +57,7 @@ def test_a_long_row_starts_from_its_finished_short_row_once(bench, tmp_path):
 
 def test_plan_headline_rows_under_every_seed_the_rest_under_the_first(bench):
     tasks = bench.plan([0, 1, 2], long=False, iterations=4000)
-    assert len(tasks) == len(bench.SEED0_ORDER) + 2 * len(bench.HEADLINE) == 22
+    assert len(tasks) == len(bench.SEED0_ORDER) + 2 * len(bench.HEADLINE) == 23
     assert tasks[0] == ("m_bc", 0, 4000)  # the seed-0 headline rows come first
     assert {k for k, s, _ in tasks if s == 2} == set(bench.HEADLINE)
     assert set(bench.SEED0_ORDER) == set(bench.ROWS)
