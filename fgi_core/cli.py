@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_batch import add_run_options  # --from, --to, --params-file, --resume, --kernel
 
     add_run_options(run)
+    run.add_argument("--no-baselines-alongside", dest="baselines_alongside", action="store_false", default=None,
+                     help="train notebook 05's baselines in notebook 05, not on the second core during 02-04 "
+                          "(the cpu profile's default on a CPU with 2+ cores)")
     run.set_defaults(func=_cmd_run)
 
     gaze = sub.add_parser("gaze", help="stage 1 over a dataset: heatmaps, refined maps, M_hc, M_bc, quality")

@@ -122,11 +122,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             run_dir = default_run_dir(run["dataset"], run["profile"], run["seed"], run["run_name"])
-            resume_run(run_dir, params, progress=progress, kernel_name=args.kernel)
+            resume_run(run_dir, params, progress=progress, kernel_name=args.kernel,
+                       baselines_alongside=getattr(args, "baselines_alongside", None))
         else:
             run_notebooks(run["profile"], run["dataset"], run["seed"], run["run_name"], params, args.notebooks,
                           args.notebooks_dir, progress=progress, start=args.start, stop=args.stop,
-                          kernel_name=args.kernel or KERNEL_NAME)
+                          kernel_name=args.kernel or KERNEL_NAME, baselines_alongside=getattr(args, "baselines_alongside", None))
     except NotebookFailed as err:
         print(f"error: {err}\nFix the cause, then continue from {err.notebook} with:\n  {_resume_hint(run)}", file=sys.stderr)
         return 1

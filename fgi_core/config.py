@@ -149,8 +149,11 @@ class Profile(TrainSettings):
         refine: refinement method for the gaze stage (``auto`` = dense CRF when installed).
         workers: processes for per-image work such as the CRF (0 = in this process).
         train_workers: baselines trained side by side in forked processes on a CPU
-            (:func:`fgi_core.train.train_baselines`); 2 for ``quick``, whose tiny networks leave
-            a second core idle (a step on 2 threads is only 1.1x one on 1 thread), else 1.
+            (:func:`fgi_core.train.train_baselines`): 2 for ``quick`` and ``cpu``, whose small
+            networks gain little from a second thread (1.1x and 1.2x), else 1.
+        baselines_alongside: ``fgi run`` trains notebook 05's baselines in a process of one
+            thread on a CPU's second core while notebooks 02-04 run (:mod:`fgi_core.alongside`;
+            ``cpu``: the run's longest notebooks overlap instead of following each other).
         teacher_widths: the teacher's six BasicUNet widths; the student has half of each.
         iterations_teacher: stage-1 teacher training (``teacher_mode="joint"`` from stage 1).
         iterations_distill: stage-2 distillation; every baseline gets this many too.
@@ -176,6 +179,7 @@ class Profile(TrainSettings):
     iterations_teacher: int = 100
     iterations_distill: int = 100
     threads: int | None = None
+    baselines_alongside: bool = False
     fgi: FGIOptions = FGIOptions()
 
 
@@ -207,7 +211,7 @@ PROFILES: dict[str, Profile] = {
         "cpu", n_images=200, synthetic_size=(256, 320), image_size=64, max_images=None, workers=2, train_workers=2,
         teacher_widths=(16, 32, 64, 128, 256, 16), iterations_teacher=2000, iterations_distill=4000, batch_size=8,
         optimizer="sgd", lr=1e-2, lr_min=1e-4, weight_decay=4e-4, val_every=100, ckpt_every=500, amp="off",
-        lr_schedule="epoch", lr_horizon=15000, threads=2, fgi=FGIOptions(**AUTHORS_CODE_OPTIONS),
+        lr_schedule="epoch", lr_horizon=15000, threads=2, baselines_alongside=True, fgi=FGIOptions(**AUTHORS_CODE_OPTIONS),
     ),
     "paper": Profile(  # docs/method.md §7.1, exactly
         "paper", n_images=1000, synthetic_size=(384, 448), image_size=224, max_images=None, workers=8,
@@ -324,18 +328,23 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def resolve_threads(wanted: int | None, cores: int | None = None, load: float | None = None) -> tuple[int, str]:
+def resolve_threads(wanted: int | None, cores: int | None = None, load: float | None = None,
+                    reserved: int = 0) -> tuple[int, str]:
     """The torch threads a CPU run uses: ``(n, reason)``.
 
-    At most ``wanted`` (None: every core) and at most the cores the 1-minute load average leaves
-    free, never under 1: an OpenMP thread on a core that another process keeps busy spins, and a
-    step of two threads on two shared cores ran 10-20x slower than one thread (docs/results.md).
-    The reason says when other work is using the cores.
+    At most ``wanted`` (None: every core; the environment variable ``FGI_THREADS`` lowers it),
+    and at most the cores left free by the 1-minute load average or by ``reserved`` cores that
+    another process of the run is about to keep busy (the load average lags by a minute), never
+    under 1: an OpenMP thread on a core that another process keeps busy spins, and a step of two
+    threads on two shared cores ran 10-20x slower than one thread (docs/results.md). The reason
+    says when other work is using the cores.
 
     Example:
         >>> resolve_threads(2, cores=2, load=0.1)
         (2, '2 threads (the profile asks for 2; 2 cores, load 0.1)')
         >>> resolve_threads(2, cores=2, load=1.4)[0]
+        1
+        >>> resolve_threads(2, cores=2, load=0.1, reserved=1)[0]
         1
     """
     cores = cores or os.cpu_count() or 1
@@ -344,11 +353,17 @@ def resolve_threads(wanted: int | None, cores: int | None = None, load: float | 
             load = os.getloadavg()[0]
         except (AttributeError, OSError):  # not on every platform
             load = 0.0
-    asked = min(wanted or cores, cores)
-    free = max(1, cores - int(round(load)))
-    n = max(1, min(asked, free))
     why = f"the profile asks for {wanted}" if wanted else "one per core"
-    reason = f"{n} thread{'s' if n > 1 else ''} ({why}; {cores} cores, load {load:.1f})"
+    capped = os.environ.get("FGI_THREADS", "").strip()
+    if capped:
+        if not capped.isdigit() or int(capped) < 1:
+            raise ValueError(f"FGI_THREADS must be a whole number >= 1; got {capped!r}")
+        wanted, why = min(wanted or cores, int(capped)), f"FGI_THREADS={capped}"
+    asked = min(wanted or cores, cores)
+    free = max(1, cores - max(int(round(load)), reserved))
+    n = max(1, min(asked, free))
+    reason = f"{n} thread{'s' if n > 1 else ''} ({why}; {cores} cores, load {load:.1f}"
+    reason += f", {reserved} kept for the run's baselines)" if reserved else ")"
     if n < asked:
         reason += f"; lowered from {asked}: other work is using the cores, and a thread on a busy core spins (10-20x slower)"
     if load + n > cores + 0.5:

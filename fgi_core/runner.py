@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import alongside
 from .config import default_run_dir, get_profile, project_root, runs_root
 from .io import read_json, write_json
 
@@ -336,10 +337,19 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
 
     log(f"{status['profile']} profile, {status['dataset']}: torch on a CPU uses {resolve_threads(get_profile(status['profile']).threads)[1]}")
     total = time.perf_counter()
-    with _terminate_as_interrupt(), _kernel_relay(status) as relay:
-        for k, name in enumerate(sequence[todo:], todo + 1):
-            _run_notebook(run_dir, status, name, f"[{k}/{len(sequence)}]", out_dir, progress, log, relay,
-                          more=k < len(sequence))
+    job = None  # notebook 05's baselines, training on the second core (fgi_core.alongside)
+    try:
+        with _terminate_as_interrupt(), _kernel_relay(status) as relay:
+            for k, name in enumerate(sequence[todo:], todo):
+                if job is None and (stages := alongside.plan(status, k)):
+                    job = alongside.start(status, stages, log)
+                if job is not None and name == alongside.LAST:
+                    alongside.wait(job, log)
+                    job = None
+                _run_notebook(run_dir, status, name, f"[{k + 1}/{len(sequence)}]", out_dir, progress, log, relay,
+                              more=k + 1 < len(sequence))
+    finally:
+        alongside.stop(job)  # the run stopped before notebook 05: end it (its checkpoints stay)
     status["state"] = "complete"
     status.pop("failed", None)
     _write_status(run_dir, status)
@@ -503,6 +513,7 @@ def run_notebooks(
     start: str | None = None,
     stop: str | None = None,
     kernel_name: str = KERNEL_NAME,
+    baselines_alongside: bool | None = None,
 ) -> Path:
     """Execute the notebooks with papermill; return the run folder.
 
@@ -515,6 +526,8 @@ def run_notebooks(
         progress: a progress bar per notebook (cells done, elapsed time).
         log: where the per-notebook lines and the final table go.
         kernel_name: the Jupyter kernel (default ``python3``, this interpreter's ipykernel).
+        baselines_alongside: train notebook 05's baselines on a CPU's second core while
+            notebooks 02-04 run (:mod:`fgi_core.alongside`); None: the profile's choice.
 
     Raises:
         NotebookFailed: naming the notebook that failed and where its executed copy is;
@@ -530,6 +543,7 @@ def run_notebooks(
         "run_name": run_dir.name, "kernel_name": kernel_name, "notebooks_dir": str(notebooks[0].parent.resolve()),
         "parameters": params, "sequence": [p.name for p in notebooks], "state": "pending", "created": _now(),
         "notebooks": {p.name: {"status": "pending"} for p in notebooks},
+        "baselines_alongside": baselines_alongside,
     }
     return _execute(run_dir, status, progress, log)
 
@@ -540,6 +554,7 @@ def resume_run(
     progress: bool = True,
     log=print,
     kernel_name: str | None = None,
+    baselines_alongside: bool | None = None,
 ) -> Path:
     """Start a run again at its failed (or first unfinished) notebook, with its recorded parameters.
 
@@ -547,6 +562,7 @@ def resume_run(
         run_dir: a folder that ``run_notebooks`` wrote (holds ``status.json``).
         parameters: parameters to change from the recorded ones (e.g. the one that broke it).
         kernel_name: another kernel than the recorded one.
+        baselines_alongside: change the recorded choice (see :func:`run_notebooks`).
 
     Raises:
         FileNotFoundError: no ``status.json``; NotebookFailed: as :func:`run_notebooks`.
@@ -561,6 +577,8 @@ def resume_run(
     status["parameters"] = params
     if kernel_name:
         status["kernel_name"] = kernel_name
+    if baselines_alongside is not None:
+        status["baselines_alongside"] = baselines_alongside
     first = next((n for n in status["sequence"] if status["notebooks"][n]["status"] != "done"), None)
     if first is not None:
         log(f"resuming {run_dir} at {first}")

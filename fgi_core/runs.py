@@ -5,6 +5,8 @@ shares one folder and any notebook can be re-run alone.
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 import platform
 import subprocess
@@ -19,7 +21,7 @@ from .registry import RegistryView
 from .io import read_json, write_json
 
 __all__ = ["prepare_run", "environment_info", "git_commit", "start_stage", "find_data_root", "StageContext",
-           "STAGES_WITHOUT_TORCH"]
+           "STAGES_WITHOUT_TORCH", "ALONGSIDE_MARKER", "reserved_cores"]
 
 
 def git_commit(folder: str | os.PathLike | None = None) -> str | None:
@@ -99,6 +101,22 @@ def environment_info(device: str | None = None, torch_details: bool = True, thre
     }
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (created) while inside; no lock where ``fcntl`` is missing."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: unlocked (two stages recording within the same milliseconds is rare)
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def prepare_run(run_dir: str | os.PathLike, stage: str, params: dict[str, Any], device: str | None = None,
                 torch_details: bool = True, threads: dict | None = None) -> Path:
     """Create ``run_dir``, record ``params`` under ``stage`` in config.json, refresh env.json
@@ -110,9 +128,10 @@ def prepare_run(run_dir: str | os.PathLike, stage: str, params: dict[str, Any], 
     run_dir = Path(run_dir).expanduser().resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
-    config = read_json(config_path) if config_path.is_file() else {}
-    config[stage] = params
-    write_json(config_path, config)
+    with _locked(run_dir / ".config.lock"):  # a notebook and the baselines alongside may record at once
+        config = read_json(config_path) if config_path.is_file() else {}
+        config[stage] = params
+        write_json(config_path, config)
     write_json(run_dir / "env.json", environment_info(device, torch_details, threads))
     return run_dir
 
@@ -199,14 +218,43 @@ def find_data_root(dataset: str, data_root: str | os.PathLike | None = None) -> 
     )
 
 
-def use_threads(wanted: int | None) -> dict[str, Any]:
+#: Written by :mod:`fgi_core.alongside` while notebook 05's baselines train beside the notebooks
+#: (relative to the run folder): ``{"pid", "stages", "started"}``.
+ALONGSIDE_MARKER = Path("baselines") / "alongside.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def reserved_cores(run_dir: str | Path | None) -> int:
+    """Cores another process of this run is training on: 1 while its baselines train alongside
+    (its marker names a live process other than this one), else 0. Notebooks 02-04 leave that
+    core to it (:func:`fgi_core.config.resolve_threads`; :mod:`fgi_core.alongside`)."""
+    if run_dir is None:
+        return 0
+    marker = Path(run_dir) / ALONGSIDE_MARKER
+    try:
+        pid = int(read_json(marker)["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    return int(pid != os.getpid() and _pid_alive(pid))
+
+
+def use_threads(wanted: int | None, reserved: int = 0) -> dict[str, Any]:
     """Set torch's threads by :func:`fgi_core.config.resolve_threads` (the profile's, lowered when
-    the cores are busy), print the reason when it warns; ``{"n", "reason"}`` for env.json."""
+    the cores are busy or ``reserved``), print the reason when it warns; ``{"n", "reason"}`` for env.json."""
     import torch
 
     from .config import resolve_threads
 
-    n, reason = resolve_threads(wanted)
+    n, reason = resolve_threads(wanted, reserved=reserved)
     torch.set_num_threads(n)
     if "WARNING" in reason:
         print(f"torch threads: {reason}")
@@ -247,7 +295,10 @@ def start_stage(
     folder = Path(run_dir) if run_dir else default_run_dir(dataset, profile, seed)
     uses_torch = stage not in STAGES_WITHOUT_TORCH or "torch" in sys.modules
     dev = resolve_device(device) if uses_torch else None
-    threads = use_threads(prof.threads) if dev == "cpu" else None
+    if dev == "cpu":
+        threads = use_threads(prof.threads, reserved_cores(folder))  # baselines training alongside keep a core
+    else:
+        threads = None
     recorded = {"profile": profile, "dataset": dataset, "data_root": str(getattr(ds, "root", "")) or None,
                 "gaze_csv": gaze_csv, "seed": seed, "device": dev, "split": split, "images": len(ids), **params}
     if record:
