@@ -11,8 +11,9 @@ measures, on the 700 *training* images at training size (64 px):
   the same read as CWC reads them under the authors' option set (softmax over both channels),
   and where teacher and student disagree in the band under each reading. Networks: the FGI teacher and student
   (authors' set) at 4,000 and, when trained, at 15,000 iterations (selected and last), the
-  student without DARM and CWC, UNet on M_bc at 4,000 and 15,000, and the paper-text set's
-  pre-trained teacher (stage 1);
+  student without DARM and CWC, the authors' set with CWC reading each network as trained
+  (``fgi_cwc_activation``: there CWC sees what is evaluated), UNet on M_bc at 4,000 and 15,000,
+  and the paper-text set's pre-trained teacher (stage 1);
 * **DARM** under the authors' set (U = the band, 30 % of its area per batch, blocks relabelled
   background): what share of M_bc's lesion pixels a batch loses (a block relabels whatever lies
   under it: the band and the M_hc beside it), and how much of that is true lesion. U comes from
@@ -49,6 +50,8 @@ NETWORKS = (
     ("teacher, stage 2 (joint)", "fgi_authors", "teacher", "best"),
     ("student", "fgi_authors", "student", "best"),
     ("student without DARM and CWC", "fgi_no_darm_no_cwc", "student", "best"),
+    ("teacher, CWC reading each as trained", "fgi_cwc_activation", "teacher", "best"),
+    ("student, CWC reading each as trained", "fgi_cwc_activation", "student", "best"),
     ("UNet on M_bc", "m_bc", "network", "best"),
     ("teacher, 15,000 iterations (selected)", "fgi_authors-it15000", "teacher", "best"),
     ("student, 15,000 iterations (selected)", "fgi_authors-it15000", "student", "best"),
@@ -58,7 +61,7 @@ NETWORKS = (
     ("UNet on M_bc, 15,000 iterations (last)", "m_bc-it15000", "network", "last"),
 )
 #: FGI stage folders whose loss terms are read from log.csv.
-LOSS_STAGES = ("fgi_authors", "fgi_authors-it15000", "fgi_no_darm_no_cwc")
+LOSS_STAGES = ("fgi_authors", "fgi_authors-it15000", "fgi_no_darm_no_cwc", "fgi_cwc_activation")
 LOSS_ENDS = (1000, 2000, 4000, 8000, 15000)
 LOSS_WINDOW = 500
 
@@ -165,16 +168,21 @@ def main(argv: list[str] | None = None) -> None:
                       "band_predicted_foreground": float(((p >= 0.5) & band).sum() / band.sum().clamp(min=1)),
                       "band_confident_background": float((confident_bg & band).sum() / band.sum().clamp(min=1)),
                       "gt_confident_background": float((confident_bg & gt).sum() / gt.sum().clamp(min=1))}
-        if activation == "sigmoid" and folder.startswith("fgi_") and opts.cwc_readout == "softmax":
+        if activation == "sigmoid" and folder.startswith("fgi_") and folder != "fgi_cwc_activation" and opts.cwc_readout == "softmax":
             # what CWC sees under the authors' readout: a softmax over both channels of a BCE-trained
             # network, whose channel 0 only CWC trains
             q = foreground_probability(logits, "softmax")
             rows[name].update(band_predicted_foreground_cwc_view=float(((q >= 0.5) & band).sum() / band.sum().clamp(min=1)),
                               band_confident_background_cwc_view=float(((q <= opts.tau_neg) & band).sum() / band.sum().clamp(min=1)))
             cwc_views[name] = q
+        elif folder == "fgi_cwc_activation":  # CWC reads the sigmoid of the lesion logit: what is evaluated
+            rows[name].update(band_predicted_foreground_cwc_view=rows[name]["band_predicted_foreground"],
+                              band_confident_background_cwc_view=rows[name]["band_confident_background"])
+            cwc_views[name] = p
         probs[name] = p
     pairs = {}  # where teacher and student of one checkpoint disagree in the band, as evaluated and as CWC sees them
     for teacher, student in (("teacher, stage 2 (joint)", "student"),
+                             ("teacher, CWC reading each as trained", "student, CWC reading each as trained"),
                              ("teacher, 15,000 iterations (last)", "student, 15,000 iterations (last)")):
         if teacher in probs and student in probs:
             pairs[student] = {
