@@ -396,3 +396,5 @@ def test_propagation_and_its_gradient_equal_the_unfold_form(border, kernel_size,
         grads.append((out.detach(), xx.grad))
     torch.testing.assert_close(grads[0][0], grads[1][0])
     torch.testing.assert_close(grads[0][1], grads[1][1])
+    small = torch.randn(1, 3, 7, 6, generator=g, dtype=torch.float64, requires_grad=True)  # the written-out backward
+    assert torch.autograd.gradcheck(lambda f: propagate_features(f, kernel_size, dilation, border), (small,))
