@@ -413,7 +413,7 @@ def summary_table(rows: dict, iterations: int) -> dict[str, dict]:
 
 COMPARISONS = (("fgi_authors", "m_bc"), ("fgi_authors", "fgi_no_darm_no_cwc"), ("fgi_paper", "m_bc"),
                ("fgi_authors", "fgi_paper"), ("fgi_no_darm_no_cwc", "m_bc"), ("full", "m_bc"), ("fgi_authors", "gazemedseg"),
-               ("fgi_cwc_activation", "fgi_authors"), ("fgi_cwc_activation", "m_bc"), ("fgi_cwc_activation", "fgi_no_darm_no_cwc"),
+               ("fgi_authors", "fgi_cwc_activation"), ("fgi_cwc_activation", "m_bc"), ("fgi_cwc_activation", "fgi_no_darm_no_cwc"),
                ("fgi_darm_only", "fgi_no_darm_no_cwc"), ("fgi_cwc_only", "fgi_no_darm_no_cwc"), ("fgi_authors", "fgi_no_afc"),
                ("fgi_authors", "fgi_no_text"), ("fgi_authors", "fgi_frozen_teacher"))
 
