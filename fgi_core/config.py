@@ -366,7 +366,7 @@ def resolve_threads(wanted: int | None, cores: int | None = None, load: float | 
     reason += f", {reserved} kept for the run's baselines)" if reserved else ")"
     if n < asked:
         reason += f"; lowered from {asked}: other work is using the cores, and a thread on a busy core spins (10-20x slower)"
-    if load + n > cores + 0.5:
+    if max(load - reserved, 0) + n > cores + 0.5:  # the reserved core's process is in the load, and planned for
         reason += f" -- WARNING: the cores are busy (load {load:.1f} on {cores}): expect slower steps than the docs' idle timings"
     return n, reason
 

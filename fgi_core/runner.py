@@ -343,8 +343,8 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
             for k, name in enumerate(sequence[todo:], todo):
                 if job is None and (stages := alongside.plan(status, k)):
                     job = alongside.start(status, stages, log)
-                if job is not None and name == alongside.LAST:
-                    alongside.wait(job, log)
+                if job is not None and (name == alongside.LAST or job.process.poll() is not None):
+                    _wait_alongside(run_dir, status, name, out_dir, job, log)  # done (its core freed), or before 05
                     job = None
                 _run_notebook(run_dir, status, name, f"[{k + 1}/{len(sequence)}]", out_dir, progress, log, relay,
                               more=k + 1 < len(sequence))
@@ -357,6 +357,17 @@ def _execute(run_dir: Path, status: dict[str, Any], progress: bool, log) -> Path
     log(format_status(status))
     log(f"{len(sequence) - todo} notebook(s) in {time.perf_counter() - total:.1f} s. Results: {run_dir}\nReport: {report}")
     return run_dir
+
+
+def _wait_alongside(run_dir: Path, status: dict[str, Any], name: str, out_dir: Path, job, log) -> None:
+    """Wait for the baselines training alongside before notebook ``name``; a Ctrl-C or SIGTERM
+    meanwhile is recorded as ``name`` interrupted, as during a notebook."""
+    try:
+        alongside.wait(job, log)
+    except KeyboardInterrupt:
+        status["notebooks"][name].update(status="failed", finished=_now(), error="interrupted")
+        _record_failure(run_dir, status, name, out_dir / name, True, log)
+        raise
 
 
 @contextlib.contextmanager

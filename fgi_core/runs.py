@@ -237,7 +237,7 @@ def reserved_cores(run_dir: str | Path | None) -> int:
     """Cores another process of this run is training on: 1 while its baselines train alongside
     (its marker names a live process other than this one), else 0. Notebooks 02-04 leave that
     core to it (:func:`fgi_core.config.resolve_threads`; :mod:`fgi_core.alongside`)."""
-    if run_dir is None:
+    if run_dir is None or os.name != "posix":  # the liveness check below is POSIX's
         return 0
     marker = Path(run_dir) / ALONGSIDE_MARKER
     try:

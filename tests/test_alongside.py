@@ -23,6 +23,7 @@ def status_for(tmp_path: Path, profile: str = "cpu", gaze: bool = True, **params
     if gaze:
         write_json(run_dir / "gaze" / "manifest.json", {"ids": []})
     return {"run_dir": str(run_dir), "profile": profile, "sequence": SEQUENCE,
+            "notebooks": {n: {"status": "done" if n.startswith("01") and gaze else "pending"} for n in SEQUENCE},
             "parameters": {"profile": profile, "dataset": "kvasir", "seed": 0, "run_dir": str(run_dir), **params}}
 
 
@@ -35,25 +36,39 @@ def test_notebook_05_trains_by_default_the_baselines_started_alongside():
 
 def test_plan_starts_after_notebook_01_on_a_cpu_with_two_cores(tmp_path):
     status = status_for(tmp_path)
-    assert alongside.plan(status, 1, cores=2, cuda=False) == list(alongside.BASELINES)  # before 02: all four
-    assert alongside.plan(status, 3, cores=2, cuda=False) == list(alongside.BASELINES)  # a run resumed at 04
-    assert alongside.plan(status, 4, cores=2, cuda=False) == []  # 05 is next: it trains them itself
-    assert alongside.plan(status, 1, cores=1, cuda=False) == []  # no second core
-    assert alongside.plan(status, 1, cores=2, cuda=True) == []  # device auto picks the GPU
-    assert alongside.plan(status_for(tmp_path, device="cpu"), 1, cores=2, cuda=True) == list(alongside.BASELINES)
-    assert alongside.plan(status_for(tmp_path, baselines=["m_bc"]), 1, cores=2, cuda=False) == ["m_bc"]
-    assert alongside.plan({**status, "baselines_alongside": False}, 1, cores=2, cuda=False) == []  # --no-baselines-alongside
-    assert alongside.plan(status_for(tmp_path, profile="quick"), 1, cores=2, cuda=False) == []  # not the quick profile's choice
-    assert alongside.plan({**status_for(tmp_path, profile="quick"), "baselines_alongside": True}, 1, cores=2, cuda=False)
-    assert alongside.plan({**status, "sequence": SEQUENCE[:4]}, 1, cores=2, cuda=False) == []  # no notebook 05 in the run
+    every = list(alongside.BASELINES)
+    assert alongside.plan(status, 1, cores=2, device="cpu") == every  # before 02: all four
+    assert alongside.plan(status, 3, cores=2, device="cpu") == every  # a run resumed at 04
+    assert alongside.plan(status, 4, cores=2, device="cpu") == []  # 05 is next: it trains them itself
+    assert alongside.plan(status, 1, cores=1, device="cpu") == []  # no second core
+    assert alongside.plan(status, 1, cores=2, device="cuda") == []  # a GPU trains them in notebook 05
+    assert alongside.plan(status, 1, cores=2, device="mps") == []
+    assert alongside.plan(status_for(tmp_path, baselines=["m_bc"]), 1, cores=2, device="cpu") == ["m_bc"]
+    assert alongside.plan(status_for(tmp_path, split="test"), 1, cores=2, device="cpu") == []  # fgi train selects on val
+    assert alongside.plan({**status, "baselines_alongside": False}, 1, cores=2, device="cpu") == []  # --no-baselines-alongside
+    assert alongside.plan(status_for(tmp_path, profile="quick"), 1, cores=2, device="cpu") == []  # not the quick profile's choice
+    assert alongside.plan({**status_for(tmp_path, profile="quick"), "baselines_alongside": True}, 1, cores=2, device="cpu")
+    assert alongside.plan({**status, "sequence": SEQUENCE[:4]}, 1, cores=2, device="cpu") == []  # no notebook 05 in the run
+    from_02 = {**status, "sequence": SEQUENCE[1:]}  # `fgi run --from 02` on a folder whose gaze stage is there
+    assert alongside.plan(from_02, 0, cores=2, device="cpu") == every
 
 
-def test_plan_waits_for_the_gaze_stage_and_skips_trained_baselines(tmp_path):
-    assert alongside.plan(status_for(tmp_path, gaze=False), 1, cores=2, cuda=False) == []
+def test_plan_waits_for_this_runs_notebook_01_and_skips_trained_baselines(tmp_path):
+    assert alongside.plan(status_for(tmp_path, gaze=False), 1, cores=2, device="cpu") == []
     status = status_for(tmp_path)
+    stale = {**status, "notebooks": {**status["notebooks"], SEQUENCE[0]: {"status": "pending"}}}
+    assert alongside.plan(stale, 0, cores=2, device="cpu") == []  # a gaze stage from before: 01 may rewrite it
+    assert alongside.plan(stale, 1, cores=2, device="cpu") == []  # 01 did not finish in this run
     write_json(tmp_path / "run" / "baselines" / "full" / "summary.json", {"complete": True})
     write_json(tmp_path / "run" / "baselines" / "m_hc" / "summary.json", {"complete": False})  # cut mid-training
-    assert alongside.plan(status, 1, cores=2, cuda=False) == ["m_hc", "m_bc", "gazemedseg"]
+    assert alongside.plan(status, 1, cores=2, device="cpu") == ["m_hc", "m_bc", "gazemedseg"]
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # an earlier process of this run still training (a runner killed, its child not yet gone)
+        write_json(tmp_path / "run" / ALONGSIDE_MARKER, {"pid": other.pid})
+        assert alongside.plan(status, 1, cores=2, device="cpu") == []
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_a_live_baselines_process_keeps_a_core_from_the_notebooks(tmp_path):
@@ -83,6 +98,8 @@ def test_threads_leave_reserved_cores_and_obey_fgi_threads(monkeypatch):
     assert n == 1 and "1 kept for the run's baselines" in reason and "lowered from 2" in reason
     assert resolve_threads(2, cores=4, load=0.0, reserved=1)[0] == 2
     assert resolve_threads(4, cores=4, load=2.0, reserved=1)[0] == 2  # the load counts when it is higher
+    assert "WARNING" not in resolve_threads(2, cores=2, load=2.0, reserved=1)[1]  # the baselines' process is planned for
+    assert "WARNING" in resolve_threads(2, cores=2, load=2.0)[1]
     monkeypatch.setenv("FGI_THREADS", "1")
     n, reason = resolve_threads(2, cores=2, load=0.0)
     assert n == 1 and reason.startswith("1 thread (FGI_THREADS=1;")
@@ -137,3 +154,29 @@ def test_fgi_run_trains_the_baselines_alongside_with_the_weights_notebook_05_wou
     assert here["iteration"] == there["iteration"] == ctx.profile.iterations_distill
     for name, value in here["networks"]["network"].items():
         assert torch.equal(value, there["networks"]["network"][name]), name
+
+
+def test_an_interrupt_while_waiting_for_the_baselines_is_recorded_at_notebook_05(tmp_path):
+    from fgi_core.runner import _wait_alongside, read_status
+
+    class Interrupted:
+        def poll(self):
+            return None
+
+        def wait(self):
+            raise KeyboardInterrupt
+
+    run_dir = tmp_path / "run"
+    (run_dir / "notebooks").mkdir(parents=True)
+    status = {"run_dir": str(run_dir), "profile": "cpu", "dataset": "kvasir", "seed": 0, "run_name": "run",
+              "kernel_name": "python3", "notebooks_dir": str(tmp_path), "parameters": {}, "sequence": SEQUENCE,
+              "state": "running", "created": "now",
+              "notebooks": {n: {"status": "done" if n < SEQUENCE[4] else "pending"} for n in SEQUENCE}}
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        _wait_alongside(run_dir, status, SEQUENCE[4], run_dir / "notebooks",
+                        alongside.Alongside(Interrupted(), run_dir, ["m_bc"], 0.0), lines.append)
+    recorded = read_status(run_dir)
+    assert recorded["state"] == "failed" and recorded["failed"] == SEQUENCE[4]
+    assert recorded["notebooks"][SEQUENCE[4]]["error"] == "interrupted"
+    assert (run_dir / "report.md").is_file()

@@ -102,20 +102,23 @@ def propagate_features(
         raise ValueError(f"propagate_features: features must be B x C x H x W; got shape {tuple(features.shape)}")
     if kernel_size % 2 != 1:
         raise ValueError(f"propagate_features: kernel_size must be odd; got {kernel_size}")
-    return _Propagation.apply(features, kernel_size, dilation, border == "exclude")
+    # fp32 under autocast, as autograd's form gave (its softmax ran in fp32 and promoted the sums)
+    low = features.dtype in (torch.float16, torch.bfloat16)
+    return _Propagation.apply(features.float() if low else features, kernel_size, dilation, border == "exclude")
 
 
 class _Propagation(torch.autograd.Function):
     """:func:`propagate_features` with its backward written out.
 
     Autograd through the K shifted views allocated and zero-filled a padded-size gradient per
-    view and operation (2K of them); this backward accumulates into one padded buffer: 3.4x
-    faster forward + backward at the ``cpu`` size on one thread (benchmarks/bench_propagation.py),
-    equal to autograd's gradient to float rounding and checked by ``gradcheck`` (tests).
+    view and operation (2K of them); this backward accumulates into one padded buffer: forward +
+    backward 2.7x faster at the ``cpu`` size and 3.6x at the ``quick`` size on one thread
+    (benchmarks/bench_propagation.py), equal to autograd's gradient to float rounding and checked
+    by ``gradcheck`` (tests).
 
     With ``v_k`` the k-th shifted view, ``s_k = max(0, f . v_k)`` (masked), ``a = softmax_k(s)``,
     ``out = sum_k a_k v_k`` and ``G`` the output's gradient:
-    ``dL/da_k = G . v_k``; ``dL/ds = a * (dL/da - sum_k a_k dL/da_k)`` where ``f . v_k > 0``;
+    ``dL/da_k = G . v_k``; ``dL/ds = a * (dL/da - sum_k a_k dL/da_k)`` where ``f . v_k >= 0``;
     ``dL/df`` gets ``sum_k dL/ds_k v_k`` directly and, through each view,
     ``a_k G + dL/ds_k f`` at that view's offset.
     """
@@ -131,7 +134,7 @@ class _Propagation(torch.autograd.Function):
         offsets = [(dy * dilation, dx * dilation) for dy in range(kernel_size) for dx in range(kernel_size)]
         views = _Propagation._views(F.pad(features, (pad, pad, pad, pad)), offsets, h, w)
         scores = torch.stack([(features * v).sum(dim=1) for v in views], dim=1)  # B x K x H x W
-        positive = scores > 0
+        positive = scores >= 0  # clamp_min's gradient mask, as autograd has it
         scores = scores.clamp_min(0)
         if exclude:
             inside = _Propagation._views(F.pad(features.new_ones(1, 1, h, w), (pad, pad, pad, pad)), offsets, h, w)

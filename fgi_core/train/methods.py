@@ -303,22 +303,24 @@ def train_baselines(keys, profile: Profile, train, val, folder, seed: int = 0, d
     return summaries
 
 
-def exit_with_parent(every: float = 5.0) -> None:
+def exit_with_parent(every: float = 5.0, parent: int | None = None) -> None:
     """End this worker process when the process that started it is gone.
 
     A training worker whose parent was killed (a Jupyter kernel shut down, a benchmark stopped, a
     session closed) would otherwise train on, holding a core, with nobody to collect its result;
     its checkpoints stay, so a rerun resumes it. A daemon thread polls the parent's pid every
-    ``every`` seconds (portable, unlike Linux's ``PR_SET_PDEATHSIG``). The parent is the one
-    ``multiprocessing`` recorded, so a parent that died before this call is noticed too.
+    ``every`` seconds (portable, unlike Linux's ``PR_SET_PDEATHSIG``). The parent is ``parent``
+    (a pid the starter passed) or the one ``multiprocessing`` recorded, so a parent that died
+    before this call is noticed too; else the current parent.
     """
     import multiprocessing
     import os
     import threading
     import time
 
-    known = multiprocessing.parent_process()
-    parent = known.pid if known is not None else os.getppid()
+    if parent is None:
+        known = multiprocessing.parent_process()
+        parent = known.pid if known is not None else os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
