@@ -105,8 +105,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     for name, profile in PROFILES.items():
         n, _ = resolve_threads(profile.threads)
+        beside = "; fgi run trains notebook 05's baselines on a second core during 02-04" if profile.baselines_alongside else ""
         print(f"profile {name}: trains in {_precision(profile.amp, device)}, {n} torch thread{'s' if n > 1 else ''} on a CPU "
-              f"(asks for {profile.threads or 'one per core'})")
+              f"(asks for {profile.threads or 'one per core'}){beside}")
     reason = resolve_threads(None)[1]
     print("CPU load: " + (f"WARNING: {reason.split(' -- WARNING: ')[1]}" if "WARNING" in reason else "low enough for every thread"))
     print(f"runs folder: {runs_root()}")
