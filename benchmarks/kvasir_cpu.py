@@ -549,12 +549,12 @@ def plot_curves(results: dict, path: Path) -> Path | None:
     # one distinct colour per row, the same in every panel; the FGI student black
     colours = {"fgi_authors": "black", "m_bc": "tab:blue", "full": "tab:green", "fgi_no_darm_no_cwc": "tab:orange",
                "fgi_paper": "tab:red", "m_hc": "tab:cyan", "gazemedseg": "tab:olive", "fgi_darm_only": "tab:purple",
-               "fgi_cwc_only": "tab:brown", "fgi_no_afc": "tab:pink", "fgi_no_text": "tab:gray", "fgi_frozen_teacher": "gold"}
+               "fgi_cwc_only": "tab:brown", "fgi_no_afc": "tab:pink", "fgi_no_text": "tab:gray", "fgi_frozen_teacher": "gold",
+               "fgi_cwc_activation": "teal"}
     long = any(r["iterations"] == LONG_ITERATIONS for r in rows)
     fig, axes = plt.subplots(1, 3 if long else 2, figsize=(16 if long else 11.5, 4.8), layout="constrained")
     panels = [("headline rows and baselines", set(HEADLINE) | {"m_hc", "gazemedseg"}, False),
-              ("FGI (authors' set) and its ablations", {"fgi_authors", "fgi_no_darm_no_cwc", "fgi_darm_only", "fgi_cwc_only",
-                                                        "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher"}, False)]
+              ("FGI (authors' set) and its ablations", {k for k in ROWS if k.startswith("fgi_") and k != "fgi_paper"}, False)]
     if long:
         panels.append((f"to {LONG_ITERATIONS:,} iterations", set(LONG_ROWS), True))
     for ax, (title, keys, is_long) in zip(axes, panels):
