@@ -59,14 +59,14 @@ class Row:
         label: the table's name.
         options: FGI options changed from the profile's (``fgi`` rows).
         replace_options: the option set replaces the profile's instead of changing it.
-        also_teacher: score the run's teacher too, as row ``fgi_teacher``.
+        also_teacher: score the run's teacher too, as this row key (``fgi_teacher``).
     """
 
     kind: str
     label: str
     options: dict = field(default_factory=dict)
     replace_options: bool = False
-    also_teacher: bool = False
+    also_teacher: str | None = None
 
 
 def _rows() -> dict[str, Row]:
@@ -77,7 +77,7 @@ def _rows() -> dict[str, Row]:
         "m_hc": Row("baseline", "UNet on M_hc"),
         "m_bc": Row("baseline", "UNet on M_bc"),
         "gazemedseg": Row("baseline", "GazeMedSeg (two levels)"),
-        "fgi_authors": Row("fgi", "FGI student, authors' option set", also_teacher=True),
+        "fgi_authors": Row("fgi", "FGI student, authors' option set", also_teacher="fgi_teacher"),
         "fgi_paper": Row("fgi", "FGI student, paper-text option set", dict(PAPER_TEXT_OPTIONS), replace_options=True),
         "fgi_no_darm_no_cwc": Row("fgi", "FGI, no DARM and no CWC", {"use_darm": False, "use_cwc": False}),
         "fgi_darm_only": Row("fgi", "FGI, DARM only (no CWC)", {"use_cwc": False}),
@@ -85,7 +85,7 @@ def _rows() -> dict[str, Row]:
         "fgi_cwc_activation": Row("fgi", "FGI, CWC reads each network as trained", {"cwc_readout": "activation"}),
         "fgi_no_afc": Row("fgi", "FGI, no AFC", {"use_afc": False}),
         "fgi_frozen_teacher": Row("fgi", "FGI, frozen stage-1 teacher", {"teacher_mode": "frozen", "teacher_init": "stage1"}),
-        "fgi_no_text": Row("fgi", "FGI, teacher without text", {"fusion": False}),
+        "fgi_no_text": Row("fgi", "FGI, teacher without text", {"fusion": False}, also_teacher="fgi_teacher_no_text"),
     }
 
 
@@ -97,10 +97,14 @@ SEED0_ORDER = ("m_bc", "full", "fgi_authors", "fgi_no_darm_no_cwc", "fgi_paper",
                "fgi_cwc_activation", "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher")
 #: The order of the README's table.
 TABLE_ORDER = ("full", "m_hc", "m_bc", "gazemedseg", "fgi_teacher", "fgi_authors", "fgi_paper", "fgi_no_darm_no_cwc",
-               "fgi_cwc_activation", "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_frozen_teacher", "fgi_no_text")
+               "fgi_cwc_activation", "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_frozen_teacher", "fgi_no_text",
+               "fgi_teacher_no_text")
 #: Rows run to the schedule's end with ``--long``.
 LONG_ROWS = ("fgi_authors", "m_bc")
-LABELS = {**{k: r.label for k, r in ROWS.items()}, "fgi_teacher": "FGI teacher (authors' set; reads gaze-derived text)"}
+LABELS = {**{k: r.label for k, r in ROWS.items()}, "fgi_teacher": "FGI teacher (authors' set; reads gaze-derived text)",
+          "fgi_teacher_no_text": "FGI teacher without text (authors' set)"}
+#: Rows that score an FGI run's teacher (no training of their own).
+TEACHER_ROWS = tuple(r.also_teacher for r in ROWS.values() if r.also_teacher)
 
 
 def row_id(key: str, seed: int, iterations: int) -> str:
@@ -353,7 +357,7 @@ def run_row(key: str, seed: int, iterations: int) -> dict[str, dict]:
     curve = read_curve(stage)
     out = {}
     for name, network in ((key, "network" if ROWS[key].kind == "baseline" else "student"),
-                          *((("fgi_teacher", "teacher"),) if ROWS[key].also_teacher else ())):
+                          *(((ROWS[key].also_teacher, "teacher"),) if ROWS[key].also_teacher else ())):
         record = score_stage(stage, network)
         record.update({
             "key": name, "seed": seed, "iterations": iterations, "label": LABELS[name],
@@ -415,7 +419,7 @@ COMPARISONS = (("fgi_authors", "m_bc"), ("fgi_authors", "fgi_no_darm_no_cwc"), (
                ("fgi_authors", "fgi_paper"), ("fgi_no_darm_no_cwc", "m_bc"), ("full", "m_bc"), ("fgi_authors", "gazemedseg"),
                ("fgi_authors", "fgi_cwc_activation"), ("fgi_cwc_activation", "m_bc"), ("fgi_cwc_activation", "fgi_no_darm_no_cwc"),
                ("fgi_darm_only", "fgi_no_darm_no_cwc"), ("fgi_cwc_only", "fgi_no_darm_no_cwc"), ("fgi_authors", "fgi_no_afc"),
-               ("fgi_authors", "fgi_no_text"), ("fgi_authors", "fgi_frozen_teacher"))
+               ("fgi_authors", "fgi_no_text"), ("fgi_teacher", "fgi_teacher_no_text"), ("fgi_authors", "fgi_frozen_teacher"))
 
 
 def derived(results: dict) -> dict:
@@ -442,7 +446,7 @@ def save(results: dict, path: Path) -> None:
     from fgi_core.io import write_json
 
     results.update(derived(results))
-    results["wall_seconds_rows"] = sum((r.get("seconds") or 0) for k, r in results["rows"].items() if not k.startswith("fgi_teacher/"))
+    results["wall_seconds_rows"] = sum((r.get("seconds") or 0) for k, r in results["rows"].items() if k.split("/")[0] not in TEACHER_ROWS)
     write_json(path, results)
 
 
@@ -494,7 +498,7 @@ def markdown_block(results: dict) -> str:
                                           else "."), ""]
     quiet = first_iteration_above(0.05, results["protocol"]["rampup_length"])
     starts = [f"{e['label']} {', '.join(str(x) for x in e['left_empty_start_at'])}" for k, e in methods.items()
-              if k not in ("fgi_student", "fgi_teacher")]
+              if k != "fgi_student" and k not in TEACHER_ROWS]
     out += [f"First validation (every 100 iterations) with under half of the images predicted empty, per seed: "
             f"{'; '.join(starts)}. The consistency weight w(t) first exceeds 0.05 at iteration {quiet}.", ""]
     long = results.get("long", {}).get("methods", {})
