@@ -12,7 +12,8 @@ measures, on the 700 *training* images at training size (64 px):
   and where teacher and student disagree in the band under each reading. Networks: the FGI teacher and student
   (authors' set) at 4,000 and, when trained, at 15,000 iterations (selected and last), the
   student without DARM and CWC, the authors' set with CWC reading each network as trained
-  (``fgi_cwc_activation``: there CWC sees what is evaluated), UNet on M_bc at 4,000 and 15,000,
+  (``fgi_cwc_activation``: there CWC sees what is evaluated), the run whose teacher reads no
+  text (``fgi_no_text``: does the gaze-derived text make the teacher better?), UNet on M_bc at 4,000 and 15,000,
   and the paper-text set's pre-trained teacher (stage 1);
 * **DARM** under the authors' set (U = the band, 30 % of its area per batch, blocks relabelled
   background): what share of M_bc's lesion pixels a batch loses (a block relabels whatever lies
@@ -52,6 +53,8 @@ NETWORKS = (
     ("student without DARM and CWC", "fgi_no_darm_no_cwc", "student", "best"),
     ("teacher, CWC reading each as trained", "fgi_cwc_activation", "teacher", "best"),
     ("student, CWC reading each as trained", "fgi_cwc_activation", "student", "best"),
+    ("teacher without text", "fgi_no_text", "teacher", "best"),
+    ("student of the teacher without text", "fgi_no_text", "student", "best"),
     ("UNet on M_bc", "m_bc", "network", "best"),
     ("teacher, 15,000 iterations (selected)", "fgi_authors-it15000", "teacher", "best"),
     ("student, 15,000 iterations (selected)", "fgi_authors-it15000", "student", "best"),
