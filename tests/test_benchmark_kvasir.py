@@ -175,7 +175,7 @@ def test_every_shipped_student_leaves_its_empty_start_before_the_consistency_wei
         pytest.skip("no shipped results yet")
     shipped = json.loads(path.read_text())
     first_weight = bench.first_iteration_above(0.05, shipped["protocol"]["rampup_length"])
-    students = {rid: r for rid, r in shipped["rows"].items() if r["key"].startswith("fgi_") and r["key"] != "fgi_teacher"}
+    students = {rid: r for rid, r in shipped["rows"].items() if r["key"].startswith("fgi_") and r["key"] not in bench.TEACHER_ROWS}
     assert {r["seed"] for r in students.values() if r["key"] == "fgi_authors"} >= {0}
     for rid, r in {**students, **{k: r for k, r in shipped["rows"].items() if r["key"] == "m_bc"}}.items():
         assert r["left_empty_start_at"] is not None and r["left_empty_start_at"] < first_weight, rid
