@@ -26,14 +26,8 @@ import torch.nn.functional as F
 import fgi_core.models.baselines as baselines
 from fgi_core.config import get_profile
 from fgi_core.models import create_model, student_widths
+from fgi_core.runs import cpu_model
 from fgi_core.train import baseline_method
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def propagate_by_unfold(features, kernel_size=5, dilation=2, border="exclude"):

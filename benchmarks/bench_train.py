@@ -32,6 +32,7 @@ import torch
 
 from fgi_core.config import fgi_options, get_profile
 from fgi_core.models import create_model
+from fgi_core.runs import cpu_model
 from fgi_core.train import TrainConfig, baseline_method, build_student, build_teacher, distillation_method, teacher_method
 from fgi_core.train.engine import _autocast, _optimizer
 
@@ -119,7 +120,7 @@ def main() -> None:
     args = ap.parse_args()
     from fgi_core.config import cpu_has_native_bf16
 
-    results = {"machine": platform.platform(), "processor": _cpu_name(), "torch": torch.__version__,
+    results = {"machine": platform.platform(), "processor": cpu_model(), "torch": torch.__version__,
                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": cpu_has_native_bf16(),
                "torch_threads": torch.get_num_threads(), "runs": [], "floor": {}}
     print(f"CPU: {results['processor']} ({results['cpu_capability']}, native bf16: {results['native_bf16']}), "
@@ -165,16 +166,6 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from fgi_core.runs import cpu_model  # light: no torch
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "kvasir_cpu.json"
 PROFILE = "cpu"
@@ -126,16 +128,6 @@ def git_commit() -> str | None:
     from fgi_core.runs import git_commit as checkout_commit
 
     return checkout_commit(Path(__file__).parent)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def protocol(iterations: int | None = None) -> dict:

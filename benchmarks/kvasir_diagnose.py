@@ -7,9 +7,10 @@ measures, on the 700 *training* images at training size (64 px):
   area) and in the band ``M_bc & ~M_hc`` (the pixels M_bc calls lesion and M_hc does not; the
   student's label says lesion there): the share it predicts lesion, the share it marks
   *confident background* (p <= tau_neg, where CWC tells the other network "background"), and the
-  share of the true lesion it marks confident background; for the BCE-trained FGI networks also
-  the same read as CWC reads them under the authors' option set (softmax over both channels),
-  and where teacher and student disagree in the band under each reading. Networks: the FGI teacher and student
+  share of the true lesion it marks confident background; for the networks of a distillation run
+  with CWC also the same read as that run's CWC reads them (its own ``cwc_readout``, from its
+  ``summary.json``: under the authors' ``softmax``, a softmax over both channels), and where
+  teacher and student disagree in the band under each reading. Networks: the FGI teacher and student
   (authors' set) at 4,000 and, when trained, at 15,000 iterations (selected and last), the
   student without DARM and CWC, the authors' set with CWC reading each network as trained
   (``fgi_cwc_activation``: there CWC sees what is evaluated), the run whose teacher reads no
@@ -171,17 +172,17 @@ def main(argv: list[str] | None = None) -> None:
                       "band_predicted_foreground": float(((p >= 0.5) & band).sum() / band.sum().clamp(min=1)),
                       "band_confident_background": float((confident_bg & band).sum() / band.sum().clamp(min=1)),
                       "gt_confident_background": float((confident_bg & gt).sum() / gt.sum().clamp(min=1))}
-        if activation == "sigmoid" and folder.startswith("fgi_") and folder != "fgi_cwc_activation" and opts.cwc_readout == "softmax":
-            # what CWC sees under the authors' readout: a softmax over both channels of a BCE-trained
-            # network, whose channel 0 only CWC trains
-            q = foreground_probability(logits, "softmax")
-            rows[name].update(band_predicted_foreground_cwc_view=float(((q >= 0.5) & band).sum() / band.sum().clamp(min=1)),
+        summary = read_json(stage / "summary.json")  # the run's own method and FGI options
+        trained = summary.get("config", {})
+        readout = trained.get("cwc_readout") if summary.get("method") == "student" and trained.get("use_cwc") else None
+        if readout is not None:
+            # what CWC sees: under the authors' "softmax" readout, a softmax over both channels of a
+            # BCE-trained network, whose channel 0 only CWC trains; under "activation", what is evaluated
+            q = foreground_probability(logits, "softmax") if readout == "softmax" else p
+            rows[name].update(cwc_readout=readout,
+                              band_predicted_foreground_cwc_view=float(((q >= 0.5) & band).sum() / band.sum().clamp(min=1)),
                               band_confident_background_cwc_view=float(((q <= opts.tau_neg) & band).sum() / band.sum().clamp(min=1)))
             cwc_views[name] = q
-        elif folder == "fgi_cwc_activation":  # CWC reads the sigmoid of the lesion logit: what is evaluated
-            rows[name].update(band_predicted_foreground_cwc_view=rows[name]["band_predicted_foreground"],
-                              band_confident_background_cwc_view=rows[name]["band_confident_background"])
-            cwc_views[name] = p
         probs[name] = p
     pairs = {}  # where teacher and student of one checkpoint disagree in the band, as evaluated and as CWC sees them
     for teacher, student in (("teacher, stage 2 (joint)", "student"),

@@ -6,7 +6,6 @@ shares one folder and any notebook can be re-run alone.
 from __future__ import annotations
 
 import contextlib
-
 import os
 import platform
 import subprocess
@@ -20,7 +19,7 @@ from .config import Profile, default_run_dir, get_profile, resolve_device
 from .registry import RegistryView
 from .io import read_json, write_json
 
-__all__ = ["prepare_run", "environment_info", "git_commit", "start_stage", "find_data_root", "StageContext",
+__all__ = ["prepare_run", "environment_info", "cpu_model", "git_commit", "start_stage", "find_data_root", "StageContext",
            "STAGES_WITHOUT_TORCH", "ALONGSIDE_MARKER", "reserved_cores"]
 
 
@@ -60,6 +59,17 @@ def accelerator_info() -> dict[str, Any]:
         "mps": bool(getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()),
         "world_size": launched_world_size(),
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows: quoted with every timing."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def environment_info(device: str | None = None, torch_details: bool = True, threads: dict | None = None) -> dict[str, Any]:
@@ -295,10 +305,7 @@ def start_stage(
     folder = Path(run_dir) if run_dir else default_run_dir(dataset, profile, seed)
     uses_torch = stage not in STAGES_WITHOUT_TORCH or "torch" in sys.modules
     dev = resolve_device(device) if uses_torch else None
-    if dev == "cpu":
-        threads = use_threads(prof.threads, reserved_cores(folder))  # baselines training alongside keep a core
-    else:
-        threads = None
+    threads = use_threads(prof.threads, reserved_cores(folder)) if dev == "cpu" else None  # alongside: a core kept
     recorded = {"profile": profile, "dataset": dataset, "data_root": str(getattr(ds, "root", "")) or None,
                 "gaze_csv": gaze_csv, "seed": seed, "device": dev, "split": split, "images": len(ids), **params}
     if record:
