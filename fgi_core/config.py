@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -46,6 +47,7 @@ __all__ = [
     "shared_realdata",
     "resolve_device",
     "resolve_amp",
+    "busy_elsewhere",
     "resolve_threads",
     "cpu_has_native_bf16",
 ]
@@ -328,20 +330,54 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def _cpu_times() -> tuple[int, int, float]:
+    """``(all ticks, busy ticks, mine)``: the machine's clock ticks since boot, all and busy
+    (``/proc/stat``, summed over the cores), and this process's CPU seconds (every thread)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = values[3] + values[4]  # idle + iowait; the first 8 fields (guest time is counted in user)
+    mine = os.times()
+    return sum(values), sum(values) - idle, mine.user + mine.system
+
+
+def busy_elsewhere(sample_s: float = 0.25) -> float:
+    """How many cores other processes keep busy right now (0.0 = idle).
+
+    On Linux: the machine's busy time in ``/proc/stat`` over ``sample_s`` seconds, less this
+    process's own, in cores. Elsewhere: the 1-minute load average, which lags a minute and counts
+    this process's own recent work (a process training stage after stage would read its own
+    previous stage as other work and lower its threads), or 0.0 where there is none.
+    """
+    try:
+        total0, busy0, mine0 = _cpu_times()
+        time.sleep(sample_s)
+        total1, busy1, mine1 = _cpu_times()
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):  # no /proc/stat (macOS, Windows)
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return 0.0
+    if total1 <= total0:
+        return 0.0
+    others = max(0.0, (busy1 - busy0) - (mine1 - mine0) * ticks)
+    return round(others / (total1 - total0) * (os.cpu_count() or 1), 1)
+
+
 def resolve_threads(wanted: int | None, cores: int | None = None, load: float | None = None,
                     reserved: int = 0) -> tuple[int, str]:
     """The torch threads a CPU run uses: ``(n, reason)``.
 
     At most ``wanted`` (None: every core; the environment variable ``FGI_THREADS`` lowers it),
-    and at most the cores left free by the 1-minute load average or by ``reserved`` cores that
-    another process of the run is about to keep busy (the load average lags by a minute), never
+    and at most the cores left free by other processes' work (``load``, default
+    :func:`busy_elsewhere`) or by ``reserved`` cores that another process of the run is about to
+    keep busy (it may still be starting), never
     under 1: an OpenMP thread on a core that another process keeps busy spins, and a step of two
     threads on two shared cores ran 10-20x slower than one thread (docs/results.md). The reason
     says when other work is using the cores.
 
     Example:
         >>> resolve_threads(2, cores=2, load=0.1)
-        (2, '2 threads (the profile asks for 2; 2 cores, load 0.1)')
+        (2, '2 threads (the profile asks for 2; 2 cores, 0.1 busy elsewhere)')
         >>> resolve_threads(2, cores=2, load=1.4)[0]
         1
         >>> resolve_threads(2, cores=2, load=0.1, reserved=1)[0]
@@ -349,10 +385,7 @@ def resolve_threads(wanted: int | None, cores: int | None = None, load: float | 
     """
     cores = cores or os.cpu_count() or 1
     if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # not on every platform
-            load = 0.0
+        load = busy_elsewhere()
     why = f"the profile asks for {wanted}" if wanted else "one per core"
     capped = os.environ.get("FGI_THREADS", "").strip()
     if capped:
@@ -362,12 +395,12 @@ def resolve_threads(wanted: int | None, cores: int | None = None, load: float | 
     asked = min(wanted or cores, cores)
     free = max(1, cores - max(int(round(load)), reserved))
     n = max(1, min(asked, free))
-    reason = f"{n} thread{'s' if n > 1 else ''} ({why}; {cores} cores, load {load:.1f}"
+    reason = f"{n} thread{'s' if n > 1 else ''} ({why}; {cores} cores, {load:.1f} busy elsewhere"
     reason += f", {reserved} kept for the run's baselines)" if reserved else ")"
     if n < asked:
         reason += f"; lowered from {asked}: other work is using the cores, and a thread on a busy core spins (10-20x slower)"
     if max(load - reserved, 0) + n > cores + 0.5:  # the reserved core's process is in the load, and planned for
-        reason += f" -- WARNING: the cores are busy (load {load:.1f} on {cores}): expect slower steps than the docs' idle timings"
+        reason += f" -- WARNING: the cores are busy ({load:.1f} of {cores} busy elsewhere): expect slower steps than the docs' idle timings"
     return n, reason
 
 

@@ -27,13 +27,62 @@ def test_info_says_where_it_looked_for_real_data(capsys, monkeypatch):
 def test_threads_follow_the_profile_and_the_load():
     from fgi_core.config import resolve_threads
 
-    assert resolve_threads(1, cores=2, load=0.0) == (1, "1 thread (the profile asks for 1; 2 cores, load 0.0)")
+    assert resolve_threads(1, cores=2, load=0.0) == (1, "1 thread (the profile asks for 1; 2 cores, 0.0 busy elsewhere)")
     assert resolve_threads(2, cores=2, load=0.2)[0] == 2
     n, why = resolve_threads(2, cores=2, load=1.0)  # one core busy elsewhere: one thread, said so
     assert n == 1 and "lowered from 2" in why and "WARNING" not in why
     n, why = resolve_threads(None, cores=2, load=2.6)  # both busy: one thread, and a warning
-    assert n == 1 and "WARNING: the cores are busy (load 2.6 on 2)" in why
+    assert n == 1 and "WARNING: the cores are busy (2.6 of 2 busy elsewhere)" in why
     assert resolve_threads(8, cores=2, load=0.0)[0] == 2  # never more than the cores
+
+
+def test_busy_elsewhere_leaves_out_this_process(monkeypatch):
+    """Between two samples 0.25 s apart on 2 cores at 100 ticks/s (50 ticks): 40 busy ticks, 15
+    of them this process's (0.15 CPU seconds), so others kept 25 / 50 x 2 = 1.0 core busy."""
+    from fgi_core import config
+
+    samples = iter([(1000, 400, 2.00), (1050, 440, 2.15)])
+    monkeypatch.setattr(config, "_cpu_times", lambda: next(samples))
+    monkeypatch.setattr(config.time, "sleep", lambda s: None)
+    monkeypatch.setattr(config.os, "sysconf", lambda name: 100)
+    monkeypatch.setattr(config.os, "cpu_count", lambda: 2)
+    assert config.busy_elsewhere() == 1.0
+    samples = iter([(1000, 400, 2.00), (1050, 440, 2.40)])  # all 40 busy ticks were this process's
+    assert config.busy_elsewhere() == 0.0
+
+
+def test_busy_elsewhere_on_this_machine_counts_another_process_not_this_one():
+    import os
+    import threading
+    import time
+
+    from fgi_core.config import busy_elsewhere
+
+    before = busy_elsewhere()
+    if before > (os.cpu_count() or 1) - 1:
+        pytest.skip(f"needs a free core to tell the two apart ({before} of {os.cpu_count()} busy)")
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        time.sleep(0.1)
+        while_this_spins = busy_elsewhere()
+    finally:
+        stop.set()
+        spinner.join()
+    other = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        while_another_spins = busy_elsewhere()
+    finally:
+        other.kill()
+        other.wait()
+    assert while_this_spins < before + 0.5 and while_another_spins > before + 0.5, (before, while_this_spins, while_another_spins)
 
 
 def test_a_stage_sets_and_records_its_threads(tmp_path):
