@@ -62,6 +62,9 @@ class Row:
         options: FGI options changed from the profile's (``fgi`` rows).
         replace_options: the option set replaces the profile's instead of changing it.
         also_teacher: score the run's teacher too, as this row key (``fgi_teacher``).
+        text: where the teacher's descriptions come from: ``gaze`` (notebook 02's describer,
+            measured from the gaze maps) or ``truth`` (the same describer measuring the
+            ground-truth mask: :func:`truth_text_run`).
     """
 
     kind: str
@@ -69,6 +72,7 @@ class Row:
     options: dict = field(default_factory=dict)
     replace_options: bool = False
     also_teacher: str | None = None
+    text: str = "gaze"
 
 
 def _rows() -> dict[str, Row]:
@@ -88,6 +92,8 @@ def _rows() -> dict[str, Row]:
         "fgi_no_afc": Row("fgi", "FGI, no AFC", {"use_afc": False}),
         "fgi_frozen_teacher": Row("fgi", "FGI, frozen stage-1 teacher", {"teacher_mode": "frozen", "teacher_init": "stage1"}),
         "fgi_no_text": Row("fgi", "FGI, teacher without text", {"fusion": False}, also_teacher="fgi_teacher_no_text"),
+        "fgi_truth_text": Row("fgi", "FGI, teacher reads text measured from the truth (oracle)",
+                              also_teacher="fgi_teacher_truth_text", text="truth"),
     }
 
 
@@ -96,15 +102,17 @@ ROWS = _rows()
 HEADLINE = ("m_bc", "full", "fgi_authors", "fgi_no_darm_no_cwc", "fgi_paper")
 #: The order rows are trained in: headline rows of the first seed, the other rows, then later seeds.
 SEED0_ORDER = ("m_bc", "full", "fgi_authors", "fgi_no_darm_no_cwc", "fgi_paper", "m_hc", "gazemedseg",
-               "fgi_cwc_activation", "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher")
+               "fgi_cwc_activation", "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_no_text", "fgi_frozen_teacher",
+               "fgi_truth_text")
 #: The order of the README's table.
 TABLE_ORDER = ("full", "m_hc", "m_bc", "gazemedseg", "fgi_teacher", "fgi_authors", "fgi_paper", "fgi_no_darm_no_cwc",
                "fgi_cwc_activation", "fgi_darm_only", "fgi_cwc_only", "fgi_no_afc", "fgi_frozen_teacher", "fgi_no_text",
-               "fgi_teacher_no_text")
+               "fgi_teacher_no_text", "fgi_truth_text", "fgi_teacher_truth_text")
 #: Rows run to the schedule's end with ``--long``.
 LONG_ROWS = ("fgi_authors", "m_bc")
 LABELS = {**{k: r.label for k, r in ROWS.items()}, "fgi_teacher": "FGI teacher (authors' set; reads gaze-derived text)",
-          "fgi_teacher_no_text": "FGI teacher without text (authors' set)"}
+          "fgi_teacher_no_text": "FGI teacher without text (authors' set)",
+          "fgi_teacher_truth_text": "FGI teacher reading text from the truth (oracle; its val text too)"}
 #: Rows that score an FGI run's teacher (no training of their own).
 TEACHER_ROWS = tuple(r.also_teacher for r in ROWS.values() if r.also_teacher)
 
@@ -214,7 +222,20 @@ def _worker_init(run_dir: str, data_root: str, smoke_iterations: int | None = No
     exit_with_parent()  # an orphaned worker would train on with nobody to write its row; its checkpoints stay
 
 
-def _data():
+def _data(text: str = "gaze"):
+    """The training and validation data (loaded once per worker); ``text="truth"``: the same with
+    the descriptions of :func:`truth_text_run` as the teacher's text."""
+    if text == "truth":
+        if "truth" not in _DATA:
+            from fgi_core.train import load_training_data
+            from fgi_core.config import get_profile
+
+            data, size = _data(), get_profile(PROFILE).image_size
+            folder = truth_text_run(data["ds"], data["run_dir"], data["train"].ids + data["val_ids"])
+            _DATA["truth"] = {**data, "text_run_dir": folder,
+                              "train": load_training_data(data["ds"], folder, data["train"].ids, size, ground_truth=True),
+                              "val": load_training_data(data["ds"], folder, data["val_ids"], size, ground_truth=True)}
+        return _DATA["truth"]
     if "train" not in _DATA:
         from fgi_core.data import KvasirSEG
         from fgi_core.io import read_json
@@ -228,7 +249,54 @@ def _data():
         _DATA["val_ids"] = [i for i in ds.split("val") if i in done]
         _DATA["train"] = load_training_data(ds, _DATA["run_dir"], [i for i in ds.split("train") if i in done], size, ground_truth=True)
         _DATA["val"] = load_training_data(ds, _DATA["run_dir"], _DATA["val_ids"], size, ground_truth=True)
+        _DATA["text_run_dir"] = _DATA["run_dir"]
     return _DATA
+
+
+TRUTH_TEXT = "text-from-truth"
+TRUTH_TEXT_MODEL = "describer measuring the ground-truth mask (oracle text for a test; not a VLM, not gaze)"
+
+
+def truth_text_run(ds, run_dir: Path, ids: list[str]) -> Path:
+    """``<run_dir>/text-from-truth``: a run folder whose ``explain/`` holds descriptions measured
+    from each image's **ground-truth** mask, for the test of FGI's premise (does a teacher whose
+    text knows more than the gaze make a better student?).
+
+    The offline describer measures its six fields from maps it is given; here every map is the
+    true mask (region, M_hc and M_bc = the truth; no fixations: Location from the mask's
+    centroid, Confidence from the mask, so ``high``). Written as JSON lines and read back through
+    the ``jsonl`` explainer, encoded with the same text encoder as notebook 02's; ``gaze/`` is a
+    link to the run's own (the pseudo-masks are unchanged). The validation images get such text
+    too, so the teacher's own validation score reads the truth; the student never reads text, so
+    its scores stay fair.
+    """
+    import json
+
+    import numpy as np
+
+    from fgi_core.explain import run_explain_stage
+    from fgi_core.explain.describer import DescriberExplainer
+    from fgi_core.explain.records import ExplainItem
+
+    folder = run_dir / TRUTH_TEXT
+    if (folder / "explain" / "manifest.json").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "gaze").exists():
+        (folder / "gaze").symlink_to(run_dir / "gaze", target_is_directory=True)
+    describer, lines = DescriberExplainer(), []
+    for image_id in ids:
+        truth = np.asarray(ds.mask(image_id)).astype(np.uint8)
+        item = ExplainItem(id=image_id, image=ds.image_rgb(image_id), modality=ds.modality, points=None,
+                           heatmap=truth.astype(np.float32), refined=truth.astype(np.float32), m_hc=truth, m_bc=truth)
+        record = describer.explain([item])[0]
+        if record.fields is None:
+            raise RuntimeError(f"{image_id}: the describer could not describe its ground truth: {record.reason}")
+        lines.append(json.dumps({"id": image_id, "fields": record.fields, "model": TRUTH_TEXT_MODEL}))
+    jsonl = folder / "truth_descriptions.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n")
+    run_explain_stage(ds, folder, ids, explainer="jsonl", explainer_kwargs={"path": jsonl}, progress=False)
+    return folder
 
 
 def _profile(iterations: int | None = None):
@@ -261,7 +329,8 @@ def _stage1_teacher(opts, profile, seed: int, data) -> Path:
 
     from fgi_core.train import build_teacher, fit, teacher_method, train_config
 
-    folder = data["run_dir"] / f"seed{seed}" / f"teacher_{opts.teacher_loss}{'' if opts.fusion else '_no_text'}"
+    text = "" if data["text_run_dir"] == data["run_dir"] else "_truth_text"
+    folder = data["run_dir"] / f"seed{seed}" / f"teacher_{opts.teacher_loss}{'' if opts.fusion else '_no_text'}{text}"
     torch.manual_seed(seed)
     teacher = build_teacher(profile, 3, data["train"].text_dim, fusion=opts.fusion)
     fit(teacher_method(teacher, opts), data["train"], data["val"], folder,
@@ -301,7 +370,8 @@ def train_row(key: str, seed: int, iterations: int) -> Path:
 
     from fgi_core.train import build_student, build_teacher, distillation_method, fit, load_networks, train_baseline, train_config
 
-    data, row, profile = _data(), ROWS[key], _profile(iterations)
+    row, profile = ROWS[key], _profile(iterations)
+    data = _data(row.text)
     stage = data["run_dir"] / f"seed{seed}" / (key if iterations != LONG_ITERATIONS else f"{key}-it{iterations}")
     if iterations == LONG_ITERATIONS:
         continue_short_row(data["run_dir"] / f"seed{seed}" / key, stage)
@@ -320,16 +390,17 @@ def train_row(key: str, seed: int, iterations: int) -> Path:
     return stage
 
 
-def score_stage(stage: Path, network: str) -> dict:
-    """Original-size scores of one stage's best checkpoint on the validation images."""
+def score_stage(stage: Path, network: str, text: str = "gaze") -> dict:
+    """Original-size scores of one stage's best checkpoint on the validation images (a teacher
+    reads the validation images' descriptions from ``text``'s run folder)."""
     import numpy as np
 
     from fgi_core.evaluate import evaluate_predictor
     from fgi_core.metrics.statistics import summarise
     from fgi_core.predict import load_predictor
 
-    data = _data()
-    predictor = load_predictor(stage, network, "best", "cpu", _profile().image_size, run_dir=data["run_dir"])
+    data = _data(text)
+    predictor = load_predictor(stage, network, "best", "cpu", _profile().image_size, run_dir=data["text_run_dir"])
     rows = evaluate_predictor(predictor, data["ds"], data["val_ids"])
     s = summarise(rows)
     per_image = {m: {r["id"]: (None if not np.isfinite(r[m]) else round(float(r[m]), 5)) for r in rows}
@@ -350,7 +421,7 @@ def run_row(key: str, seed: int, iterations: int) -> dict[str, dict]:
     out = {}
     for name, network in ((key, "network" if ROWS[key].kind == "baseline" else "student"),
                           *(((ROWS[key].also_teacher, "teacher"),) if ROWS[key].also_teacher else ())):
-        record = score_stage(stage, network)
+        record = score_stage(stage, network, ROWS[key].text)
         record.update({
             "key": name, "seed": seed, "iterations": iterations, "label": LABELS[name],
             "stage": str(stage.relative_to(_DATA["run_dir"])), "network": network,
@@ -411,7 +482,8 @@ COMPARISONS = (("fgi_authors", "m_bc"), ("fgi_authors", "fgi_no_darm_no_cwc"), (
                ("fgi_authors", "fgi_paper"), ("fgi_no_darm_no_cwc", "m_bc"), ("full", "m_bc"), ("fgi_authors", "gazemedseg"),
                ("fgi_authors", "fgi_cwc_activation"), ("fgi_cwc_activation", "m_bc"), ("fgi_cwc_activation", "fgi_no_darm_no_cwc"),
                ("fgi_darm_only", "fgi_no_darm_no_cwc"), ("fgi_cwc_only", "fgi_no_darm_no_cwc"), ("fgi_authors", "fgi_no_afc"),
-               ("fgi_authors", "fgi_no_text"), ("fgi_teacher", "fgi_teacher_no_text"), ("fgi_authors", "fgi_frozen_teacher"))
+               ("fgi_authors", "fgi_no_text"), ("fgi_teacher", "fgi_teacher_no_text"), ("fgi_authors", "fgi_frozen_teacher"),
+               ("fgi_authors", "fgi_truth_text"), ("fgi_truth_text", "m_bc"), ("fgi_teacher_truth_text", "fgi_teacher"))
 
 
 def derived(results: dict) -> dict:

@@ -57,7 +57,7 @@ def test_a_long_row_starts_from_its_finished_short_row_once(bench, tmp_path):
 
 def test_plan_headline_rows_under_every_seed_the_rest_under_the_first(bench):
     tasks = bench.plan([0, 1, 2], long=False, iterations=4000)
-    assert len(tasks) == len(bench.SEED0_ORDER) + 2 * len(bench.HEADLINE) == 23
+    assert len(tasks) == len(bench.SEED0_ORDER) + 2 * len(bench.HEADLINE) == 24
     assert tasks[0] == ("m_bc", 0, 4000)  # the seed-0 headline rows come first
     assert {k for k, s, _ in tasks if s == 2} == set(bench.HEADLINE)
     assert set(bench.SEED0_ORDER) == set(bench.ROWS)
@@ -227,3 +227,33 @@ def test_merge_adds_the_rows_of_another_sitting(bench, tmp_path):
     rows = json.loads(mine.read_text())["rows"]
     assert set(rows) == {"m_bc/seed0/it4000", "m_bc/seed0/it15000"}
     assert rows["m_bc/seed0/it4000"]["dice"]["mean"] == a["dice"]["mean"]  # a row present here is kept, not replaced
+
+
+def test_truth_text_describes_each_true_mask_and_is_made_once(bench, tiny_run, tmp_path):
+    """The oracle row's descriptions: the describer measuring the ground truth, read back through
+    the jsonl explainer, encoded like notebook 02's; the table's gaze stage is linked, not copied."""
+    from fgi_core.cli_eval import open_dataset
+    from fgi_core.explain import load_explanations, load_text_embeddings, schema
+    from fgi_core.explain.describer import _weighted_centroid
+    from fgi_core.io import read_json
+
+    ds = open_dataset("synthetic", None, "quick", 0)
+    run_dir = tmp_path / "table"
+    run_dir.mkdir()
+    (run_dir / "gaze").symlink_to(tiny_run / "gaze", target_is_directory=True)
+    ids = read_json(tiny_run / "gaze" / "manifest.json")["ids"][:4]
+    folder = bench.truth_text_run(ds, run_dir, ids)
+    assert folder == run_dir / bench.TRUTH_TEXT and (folder / "gaze").resolve() == (tiny_run / "gaze").resolve()
+    records = load_explanations(folder)
+    for image_id in ids:
+        truth = np.asarray(ds.mask(image_id), dtype=np.float64)
+        fields = records[image_id].fields
+        assert records[image_id].backend == "jsonl" and records[image_id].extra["source_model"] == bench.TRUTH_TEXT_MODEL
+        assert fields["Area Percentage"] == schema.area_bin(truth.mean())
+        assert fields["Location"] == schema.location_cell(*_weighted_centroid(truth))
+        assert fields["Confidence"] == "high"  # every map is the truth: all of it inside the region
+    _, index = load_text_embeddings(folder)
+    assert set(index["images"]) == set(ids)
+    made = (folder / "explain" / "manifest.json").stat().st_mtime_ns
+    assert bench.truth_text_run(ds, run_dir, ids) == folder  # made once
+    assert (folder / "explain" / "manifest.json").stat().st_mtime_ns == made
