@@ -5,7 +5,8 @@ validation Dice, the evaluation table, the CPU and the load it ran under.
     fgi run --profile cpu --dataset kvasir --data-root ../shared/realdata/kvasir-seg --run-name cpu-e2e
     python benchmarks/record_cpu_run.py runs/kvasir/cpu-e2e [--note "2 idle cores"]
 
-Writes ``benchmarks/results/cpu_run.json``: the README's profile row and notebook 03's "seconds
+Run it on the machine that ran the run (the CPU's name is read here). Writes
+``benchmarks/results/cpu_run.json``: the README's profile row and notebook 03's "seconds
 per iteration" comparison read it. The run's numbers are compared with the real table's seed-0
 rows (``kvasir_cpu.json``: same seed, same code path) and the differences printed, then notebook
 06's links (``interpret/summary.json``, also stored) as the table of docs/results.md's
@@ -38,19 +39,39 @@ def record(run_dir: Path, note: str) -> dict:
     started = datetime.fromisoformat(status["notebooks"][min(status["notebooks"])]["started"])
     finished = datetime.fromisoformat(max(e["finished"] for e in status["notebooks"].values()))
     env = read_json(run_dir / "env.json")
+    interpret = read_json(run_dir / "interpret" / "summary.json")
     alongside = run_dir / "baselines" / "alongside.log"
     return {
         "command": f"fgi run --profile {status['profile']} --dataset {status['dataset']} --data-root ...",
         "cpu": cpu_model(), "cores": env.get("cpu_count"), "git_commit": env.get("git_commit"),
         "note": note,
-        "threads_02_04": env.get("threads", {}).get("reason"),
         "baselines_alongside": alongside.is_file(),
+        "baselines_training_minutes": round(sum(
+            read_json(p)["seconds"] for p in sorted((run_dir / "baselines").glob("*/summary.json"))) / 60, 1),
         "notebook_seconds": notebooks,
         "wall_minutes": round((finished - started).total_seconds() / 60, 1),
         "metrics": run_metrics(run_dir),
-        "interpret": {k: v for k, v in read_json(run_dir / "interpret" / "summary.json").items()
-                      if k in INTERPRET_KEYS},
+        "interpret": {**{k: v for k, v in interpret.items() if k in INTERPRET_KEYS},
+                      "token_share": token_shares(run_dir, measured_ids(run_dir))},
     }
+
+
+def measured_ids(run_dir: Path) -> list[str]:
+    """The images notebook 06 measured (the first column of ``interpret/per_image.csv``)."""
+    import csv
+
+    with open(run_dir / "interpret" / "per_image.csv", newline="") as f:
+        return [row[0] for row in list(csv.reader(f))[1:]]
+
+
+def token_shares(run_dir: Path, ids: list[str]) -> dict[str, float]:
+    """Each field's share of a description's tokens, averaged over ``ids`` (the images notebook 06
+    measured): what a teacher attending uniformly over the tokens would give each field."""
+    index = read_json(run_dir / "explain" / "embeddings_index.json")["images"]
+    entries = [index[i] for i in ids if i in index]
+    fields = {f for e in entries for f in e["token_spans"]}
+    return {f: round(sum((e["token_spans"][f][1] - e["token_spans"][f][0]) / e["length"]
+                         for e in entries if f in e["token_spans"]) / max(len(entries), 1), 4) for f in sorted(fields)}
 
 
 INTERPRET_KEYS = ("images", "split", "threshold", "gaze", "auc_gt", "description", "kappa", "dice_gt",

@@ -43,6 +43,16 @@ def write_run(folder: Path, state: str = "complete") -> Path:
     (folder / "teacher" / "summary.json").write_text(json.dumps({"best_val_dice": 0.66, "best_iteration": 2000,
                                                                  "iterations_done": 2000, "seconds_per_iteration": 0.2}))
     (folder / "interpret" / "summary.json").write_text(json.dumps(links()))
+    (folder / "interpret" / "per_image.csv").write_text("id,teacher_cc\na,0.7\nb,0.8\n")
+    (folder / "explain").mkdir()
+    spans = {"a": {"length": 10, "token_spans": {"Location": [1, 3], "Remarks": [3, 10]}},   # 0.2, 0.7
+             "b": {"length": 20, "token_spans": {"Location": [1, 3], "Remarks": [3, 20]}},   # 0.1, 0.85
+             "c": {"length": 5, "token_spans": {"Location": [0, 5]}}}                        # not measured
+    (folder / "explain" / "embeddings_index.json").write_text(json.dumps({"images": spans}))
+    for name, seconds in (("m_bc", 240.0), ("gazemedseg", 600.0)):
+        (folder / "baselines" / name).mkdir(parents=True)
+        (folder / "baselines" / name / "summary.json").write_text(json.dumps({"seconds": seconds}))
+    (folder / "baselines" / "alongside.log").write_text("")
     return folder
 
 
@@ -51,7 +61,9 @@ def test_a_finished_run_is_recorded_with_its_times_and_numbers(recorder, tmp_pat
     assert result["notebook_seconds"] == {"01": 60.0, "02": 120.0}
     assert result["wall_minutes"] == 4.0  # 09:00 to 09:04, the gap between notebooks included
     assert result["metrics"]["teacher_s_per_it"] == 0.2 and result["metrics"]["teacher_val_dice"] == 0.66
-    assert result["baselines_alongside"] is False and result["note"] == "idle" and result["cores"] == 2
+    assert result["baselines_alongside"] is True and result["baselines_training_minutes"] == 14.0  # (240 + 600) s
+    assert result["note"] == "idle" and result["cores"] == 2
+    assert result["interpret"]["token_share"] == {"Location": 0.15, "Remarks": 0.775}  # images a and b only
     assert "other" not in result["interpret"] and result["interpret"]["images"] == 100
 
 
