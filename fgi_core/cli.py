@@ -101,14 +101,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
     device = resolve_device('auto')
     print(f"device: {device} (torch {torch.__version__}; CPU capability {torch.backends.cpu.get_cpu_capability()})")
     print(f"amp='auto' here: {_precision('auto', device)} -- {resolve_amp('auto', device)[1]}")
-    from .config import resolve_threads
+    from .config import busy_elsewhere, resolve_threads
 
+    load = busy_elsewhere()  # measured once (a quarter of a second), for every line below
     for name, profile in PROFILES.items():
-        n, _ = resolve_threads(profile.threads)
+        n, _ = resolve_threads(profile.threads, load=load)
         beside = "; fgi run trains notebook 05's baselines on a second core during 02-04" if profile.baselines_alongside else ""
         print(f"profile {name}: trains in {_precision(profile.amp, device)}, {n} torch thread{'s' if n > 1 else ''} on a CPU "
               f"(asks for {profile.threads or 'one per core'}){beside}")
-    reason = resolve_threads(None)[1]
+    reason = resolve_threads(None, load=load)[1]
     print("CPU load: " + (f"WARNING: {reason.split(' -- WARNING: ')[1]}" if "WARNING" in reason else "low enough for every thread"))
     print(f"runs folder: {runs_root()}")
     print(f"real data: {shared_realdata() or 'not found (looked in $FGI_REALDATA, then ../shared/realdata beside the checkout)'}")
