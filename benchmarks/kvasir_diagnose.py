@@ -14,8 +14,10 @@ measures, on the 700 *training* images at training size (64 px):
   (authors' set) at 4,000 and, when trained, at 15,000 iterations (selected and last), the
   student without DARM and CWC, the authors' set with CWC reading each network as trained
   (``fgi_cwc_activation``: there CWC sees what is evaluated), the run whose teacher reads no
-  text (``fgi_no_text``: does the gaze-derived text make the teacher better?), UNet on M_bc at 4,000 and 15,000,
-  and the paper-text set's pre-trained teacher (stage 1);
+  text (``fgi_no_text``: does the gaze-derived text make the teacher better?), the run whose
+  teacher reads descriptions measured from the ground truth (``fgi_truth_text``: what text that
+  knows more than the gaze changes), UNet on M_bc at 4,000 and 15,000, and the paper-text set's
+  pre-trained teacher (stage 1);
 * **DARM** under the authors' set (U = the band, 30 % of its area per batch, blocks relabelled
   background): what share of M_bc's lesion pixels a batch loses (a block relabels whatever lies
   under it: the band and the M_hc beside it), and how much of that is true lesion. U comes from
@@ -56,6 +58,8 @@ NETWORKS = (
     ("student, CWC reading each as trained", "fgi_cwc_activation", "student", "best"),
     ("teacher without text", "fgi_no_text", "teacher", "best"),
     ("student of the teacher without text", "fgi_no_text", "student", "best"),
+    ("teacher reading text from the truth", "fgi_truth_text", "teacher", "best"),
+    ("student of the teacher reading text from the truth", "fgi_truth_text", "student", "best"),
     ("UNet on M_bc", "m_bc", "network", "best"),
     ("teacher, 15,000 iterations (selected)", "fgi_authors-it15000", "teacher", "best"),
     ("student, 15,000 iterations (selected)", "fgi_authors-it15000", "student", "best"),
@@ -64,8 +68,11 @@ NETWORKS = (
     ("UNet on M_bc, 15,000 iterations (selected)", "m_bc-it15000", "network", "best"),
     ("UNet on M_bc, 15,000 iterations (last)", "m_bc-it15000", "network", "last"),
 )
+#: stage folders whose teacher reads another run folder's descriptions (kvasir_cpu.TRUTH_TEXT:
+#: measured from the ground truth); every other stage reads the table's own, from the gaze.
+TEXT_RUN = {"fgi_truth_text": "text-from-truth"}
 #: FGI stage folders whose loss terms are read from log.csv.
-LOSS_STAGES = ("fgi_authors", "fgi_authors-it15000", "fgi_no_darm_no_cwc", "fgi_cwc_activation")
+LOSS_STAGES = ("fgi_authors", "fgi_authors-it15000", "fgi_no_darm_no_cwc", "fgi_cwc_activation", "fgi_truth_text")
 LOSS_ENDS = (1000, 2000, 4000, 8000, 15000)
 LOSS_WINDOW = 500
 
@@ -158,14 +165,17 @@ def main(argv: list[str] | None = None) -> None:
     gt, m_hc, m_bc = data.gt.bool(), data.m_hc.bool(), data.m_bc.bool()
     band = m_bc & ~m_hc
     rows = {"M_hc": mask_scores(m_hc, gt), "M_bc": mask_scores(m_bc, gt)}
-    probs, cwc_views = {}, {}
+    probs, cwc_views, text_data = {}, {}, {}
     for name, folder, network, which in NETWORKS:
         stage = seed_dir / folder
         if not (stage / "checkpoints" / f"{which}.pt").is_file():
             print(f"{name}: {stage} not trained, skipped")
             continue
-        predictor, iteration = load_network(stage, network, which, run, prof.image_size)
-        logits, activation = logits_of(predictor, data), predictor.activation
+        text_run = run / TEXT_RUN[folder] if folder in TEXT_RUN else run
+        if text_run not in text_data:  # the same images and masks; only the teacher's text differs
+            text_data[text_run] = data if text_run == run else load_training_data(ds, text_run, ids, prof.image_size, ground_truth=True)
+        predictor, iteration = load_network(stage, network, which, text_run, prof.image_size)
+        logits, activation = logits_of(predictor, text_data[text_run]), predictor.activation
         p = foreground_probability(logits, activation)
         confident_bg = p <= opts.tau_neg
         rows[name] = {**mask_scores(p >= 0.5, gt), "iteration": iteration, "stage": folder, "activation": activation,
@@ -187,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     pairs = {}  # where teacher and student of one checkpoint disagree in the band, as evaluated and as CWC sees them
     for teacher, student in (("teacher, stage 2 (joint)", "student"),
                              ("teacher, CWC reading each as trained", "student, CWC reading each as trained"),
+                             ("teacher reading text from the truth", "student of the teacher reading text from the truth"),
                              ("teacher, 15,000 iterations (last)", "student, 15,000 iterations (last)")):
         if teacher in probs and student in probs:
             pairs[student] = {
