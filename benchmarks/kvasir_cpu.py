@@ -483,7 +483,8 @@ COMPARISONS = (("fgi_authors", "m_bc"), ("fgi_authors", "fgi_no_darm_no_cwc"), (
                ("fgi_authors", "fgi_cwc_activation"), ("fgi_cwc_activation", "m_bc"), ("fgi_cwc_activation", "fgi_no_darm_no_cwc"),
                ("fgi_darm_only", "fgi_no_darm_no_cwc"), ("fgi_cwc_only", "fgi_no_darm_no_cwc"), ("fgi_authors", "fgi_no_afc"),
                ("fgi_authors", "fgi_no_text"), ("fgi_teacher", "fgi_teacher_no_text"), ("fgi_authors", "fgi_frozen_teacher"),
-               ("fgi_authors", "fgi_truth_text"), ("fgi_truth_text", "m_bc"), ("fgi_teacher_truth_text", "fgi_teacher"))
+               ("fgi_authors", "fgi_truth_text"), ("fgi_truth_text", "m_bc"), ("fgi_teacher_truth_text", "fgi_teacher"),
+               ("fgi_teacher_truth_text", "fgi_teacher_no_text"))
 
 
 def derived(results: dict) -> dict:

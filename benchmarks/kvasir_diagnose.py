@@ -4,7 +4,7 @@ Reads the stage folders that ``benchmarks/kvasir_cpu.py`` trained (``--run-dir``
 measures, on the 700 *training* images at training size (64 px):
 
 * **each network's prediction** against the ground truth (Dice, recall, median predicted / true
-  area) and in the band ``M_bc & ~M_hc`` (the pixels M_bc calls lesion and M_hc does not; the
+  area), against M_hc and M_bc (Dice: how closely it reproduces the mask it learned from) and in the band ``M_bc & ~M_hc`` (the pixels M_bc calls lesion and M_hc does not; the
   student's label says lesion there): the share it predicts lesion, the share it marks
   *confident background* (p <= tau_neg, where CWC tells the other network "background"), and the
   share of the true lesion it marks confident background; for the networks of a distillation run
@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
         p = foreground_probability(logits, activation)
         confident_bg = p <= opts.tau_neg
         rows[name] = {**mask_scores(p >= 0.5, gt), "iteration": iteration, "stage": folder, "activation": activation,
+                      # how closely it reproduces each pseudo-mask (the teacher learns M_hc, the student M_bc)
+                      "dice_vs_m_hc": mask_scores(p >= 0.5, m_hc)["dice_vs_gt"],
+                      "dice_vs_m_bc": mask_scores(p >= 0.5, m_bc)["dice_vs_gt"],
                       "band_predicted_foreground": float(((p >= 0.5) & band).sum() / band.sum().clamp(min=1)),
                       "band_confident_background": float((confident_bg & band).sum() / band.sum().clamp(min=1)),
                       "gt_confident_background": float((confident_bg & gt).sum() / gt.sum().clamp(min=1))}
@@ -212,11 +215,12 @@ def main(argv: list[str] | None = None) -> None:
     write_json(args.out, result)
     print(f"train: {len(ids)} images at {prof.image_size} px; the band M_bc minus M_hc holds "
           f"{100 * result['band_share_of_gt']:.1f} % of the ground truth")
-    print("| network | iteration | Dice vs GT | recall | area/GT | band predicted lesion | band confident bg | GT confident bg |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| network | iteration | Dice vs GT | recall | area/GT | Dice vs M_hc | Dice vs M_bc | band predicted lesion | band confident bg | GT confident bg |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         extra = [f"{100 * r[k]:.0f} %" if k in r else "" for k in ("band_predicted_foreground", "band_confident_background", "gt_confident_background")]
-        print(f"| {name} | {r.get('iteration', '')} | {r['dice_vs_gt']:.3f} | {r['recall_vs_gt']:.3f} | {r['area_over_gt']:.2f} | " + " | ".join(extra) + " |")
+        fits = " | ".join(f"{r[k]:.3f}" if k in r else "" for k in ("dice_vs_m_hc", "dice_vs_m_bc"))
+        print(f"| {name} | {r.get('iteration', '')} | {r['dice_vs_gt']:.3f} | {r['recall_vs_gt']:.3f} | {r['area_over_gt']:.2f} | {fits} | " + " | ".join(extra) + " |")
     for student, d in pairs.items():
         print(f"{student}: teacher and student disagree on {100 * d['band_disagree']:.0f} % of the band as evaluated"
               + ("" if d["band_disagree_cwc_view"] is None else f", on {100 * d['band_disagree_cwc_view']:.0f} % as CWC reads them"))
