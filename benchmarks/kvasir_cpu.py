@@ -436,24 +436,29 @@ def run_row(key: str, seed: int, iterations: int) -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------------------------------------- the table
-def pooled_paired(rows: dict, a: str, b: str, iterations: int) -> dict | None:
+def pooled_paired(rows: dict, a: str, b: str, iterations: int, iterations_b: int | None = None,
+                  seeds: list[int] | None = None) -> dict | None:
     """``a - b`` per validation image, each image's difference averaged over the seeds both rows
-    have, with a bootstrap interval over images: ``{"mean", "low", "high", "n", "wins", "seeds"}``."""
+    have, with a bootstrap interval over images: ``{"mean", "low", "high", "n", "wins", "seeds"}``.
+    ``b`` is read at ``iterations_b`` (default ``iterations``: ``a`` at 15,000 minus ``a`` at 4,000
+    is what the long schedule added); ``seeds`` restricts the seeds pooled."""
     import numpy as np
 
     from fgi_core.metrics.statistics import paired_bootstrap
 
-    seeds = sorted({r["seed"] for r in rows.values() if r["key"] == a and r["iterations"] == iterations}
-                   & {r["seed"] for r in rows.values() if r["key"] == b and r["iterations"] == iterations})
+    its_b = iterations if iterations_b is None else iterations_b
+    common = ({r["seed"] for r in rows.values() if r["key"] == a and r["iterations"] == iterations}
+              & {r["seed"] for r in rows.values() if r["key"] == b and r["iterations"] == its_b})
+    seeds = sorted(common if seeds is None else common & set(seeds))
     if not seeds:
         return None
     ids = sorted(rows[row_id(a, seeds[0], iterations)]["per_image"]["dice"])
 
-    def mean_over_seeds(key: str) -> np.ndarray:
-        per_seed = [[rows[row_id(key, s, iterations)]["per_image"]["dice"].get(i) for i in ids] for s in seeds]
+    def mean_over_seeds(key: str, its: int) -> np.ndarray:
+        per_seed = [[rows[row_id(key, s, its)]["per_image"]["dice"].get(i) for i in ids] for s in seeds]
         return np.nanmean(np.array(per_seed, dtype=np.float64), axis=0)
 
-    return {**paired_bootstrap(mean_over_seeds(a), mean_over_seeds(b)), "seeds": seeds}
+    return {**paired_bootstrap(mean_over_seeds(a, iterations), mean_over_seeds(b, its_b)), "seeds": seeds}
 
 
 def summary_table(rows: dict, iterations: int) -> dict[str, dict]:
@@ -501,9 +506,14 @@ def derived(results: dict) -> dict:
         if d is not None:
             out["paired_dice"][f"{a} - {b}"] = d
     if any(r["iterations"] == LONG_ITERATIONS for r in rows.values()):
+        long_pair = pooled_paired(rows, "fgi_authors", "m_bc", LONG_ITERATIONS)
         out["long"] = {"methods": summary_table(rows, LONG_ITERATIONS),
-                       "paired_dice": {f"{a} - {b}": d for a, b in (("fgi_authors", "m_bc"),)
-                                       if (d := pooled_paired(rows, a, b, LONG_ITERATIONS)) is not None}}
+                       "paired_dice": {} if long_pair is None else {"fgi_authors - m_bc": long_pair},
+                       # the same difference at 4,000 over the same seeds, and what the long run added to each
+                       "paired_dice_short_same_seeds": {} if long_pair is None else {
+                           "fgi_authors - m_bc": pooled_paired(rows, "fgi_authors", "m_bc", its, seeds=long_pair["seeds"])},
+                       "gain_over_short": {key: d for key in ("fgi_authors", "m_bc")
+                                           if (d := pooled_paired(rows, key, key, LONG_ITERATIONS, its)) is not None}}
     return out
 
 
@@ -571,6 +581,11 @@ def markdown_block(results: dict) -> str:
         out += [f"Run to the schedule's end ({LONG_ITERATIONS:,} iterations):", "", markdown_table(long), ""]
         out += [paired_line(pair, d, label, f"at {LONG_ITERATIONS:,} iterations, ")
                 for pair, d in results["long"].get("paired_dice", {}).items()]
+        out += [paired_line(pair, d, label, f"at {results['protocol']['iterations']:,} iterations, the same seeds, ")
+                for pair, d in results["long"].get("paired_dice_short_same_seeds", {}).items() if d is not None]
+        for key, d in results["long"].get("gain_over_short", {}).items():
+            out.append(paired_line(f"{key} - {key}", d, label, f"{LONG_ITERATIONS:,} minus {results['protocol']['iterations']:,} iterations: ")
+                       .replace(f" minus {label.get(key, key)}:", ":", 1))
         for r in sorted((r for r in results["rows"].values() if r["iterations"] == LONG_ITERATIONS and r.get("curve")
                          and r.get("best_iteration") is not None), key=lambda r: (r["key"], r["seed"])):
             last = r["curve"][-1][1]

@@ -109,6 +109,13 @@ def test_paired_differences_are_pooled_over_the_seeds_both_rows_have(bench):
     # per image, the mean over seeds 0 and 1: x 0.7 - 0.5 = +0.2, y 0.6 - 0.6 = 0.0 -> mean +0.1
     assert d["seeds"] == [0, 1] and d["n"] == 2 and d["mean"] == pytest.approx(0.1)
     assert bench.pooled_paired(rows, "fgi_authors", "full", 4000) is None
+    # seed 1 alone: x 0.6 - 0.5, y 0.6 - 0.5
+    only1 = bench.pooled_paired(rows, "fgi_authors", "m_bc", 4000, seeds=[1])
+    assert only1["seeds"] == [1] and only1["mean"] == pytest.approx(0.1)
+    # one row against itself at another length: 15,000 minus 4,000 over the seeds both lengths have (seed 0)
+    rows[bench.row_id("fgi_authors", 0, 15000)] = record("fgi_authors", 0, {"x": 0.9, "y": 0.4}, iterations=15000)
+    gain = bench.pooled_paired(rows, "fgi_authors", "fgi_authors", 15000, 4000)
+    assert gain["seeds"] == [0] and gain["mean"] == pytest.approx(((0.9 - 0.8) + (0.4 - 0.6)) / 2)
 
 
 def test_derived_tables_and_figure(bench, tmp_path):
@@ -127,6 +134,8 @@ def test_derived_tables_and_figure(bench, tmp_path):
     assert list(m)[:4] == ["full", "m_bc", "fgi_teacher", "fgi_authors"]  # the README's order
     assert saved["paired_dice"]["fgi_authors - m_bc"]["mean"] == pytest.approx(0.0)
     assert saved["long"]["methods"]["m_bc"]["dice"]["mean"] == pytest.approx(0.7)
+    assert saved["long"]["gain_over_short"]["m_bc"]["mean"] == pytest.approx(0.1)  # seed 0: x 0.6 - 0.5, y 0.8 - 0.7
+    assert "fgi_authors" not in saved["long"]["gain_over_short"]  # no 15,000-iteration row
     assert saved["wall_seconds_rows"] == 6 * 60.0  # the teacher row shares its student's training
     assert "| UNet on M_bc | 2 | 0.625" in bench.markdown_table(m)
     figure = bench.plot_curves(saved, tmp_path / "curves.png")
