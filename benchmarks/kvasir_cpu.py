@@ -634,7 +634,7 @@ def plot_curves(results: dict, path: Path) -> Path | None:
     colours = {"fgi_authors": "black", "m_bc": "tab:blue", "full": "tab:green", "fgi_no_darm_no_cwc": "tab:orange",
                "fgi_paper": "tab:red", "m_hc": "tab:cyan", "gazemedseg": "tab:olive", "fgi_darm_only": "tab:purple",
                "fgi_cwc_only": "tab:brown", "fgi_no_afc": "tab:pink", "fgi_no_text": "tab:gray", "fgi_frozen_teacher": "gold",
-               "fgi_cwc_activation": "teal"}
+               "fgi_cwc_activation": "teal", "fgi_truth_text": "magenta"}
     long = any(r["iterations"] == LONG_ITERATIONS for r in rows)
     fig, axes = plt.subplots(1, 3 if long else 2, figsize=(16 if long else 11.5, 4.8), layout="constrained")
     panels = [("headline rows and baselines", set(HEADLINE) | {"m_hc", "gazemedseg"}, False),
