@@ -118,6 +118,7 @@ def test_the_evaluation_shows_the_shipped_real_results_by_default(quick_run):
     shown = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "")
                       for c in nb.cells for o in c.get("outputs", []))
     assert "real Kvasir-SEG (cpu" in shown and "paper (Kvasir-SEG)" in shown
+    assert "Run to the schedule's end (15,000 iterations" in shown  # the paper's length, from the shipped long rows
 
 
 # ----------------------------------------------------------------------------------------------
