@@ -537,11 +537,13 @@ def markdown_table(methods: dict) -> str:
     return "\n".join(lines)
 
 
-def paired_line(pair: str, d: dict, label: dict, prefix: str = "") -> str:
-    """One paired difference ``"a - b"`` as a list item, with its interval and verdict."""
+def paired_line(pair: str, d: dict, label: dict, prefix: str = "", subject: str | None = None) -> str:
+    """One paired difference ``"a - b"`` as a list item, with its interval and verdict; ``subject``
+    replaces the "a minus b" words (one row against itself at two lengths)."""
     a, b = pair.split(" - ")
     verdict = "cannot tell apart" if d["low"] <= 0 <= d["high"] else ("first better" if d["low"] > 0 else "second better")
-    return (f"- {prefix}{label.get(a, a)} minus {label.get(b, b)}: **{d['mean']:+.3f}** [{d['low']:+.3f}, {d['high']:+.3f}], "
+    subject = subject or f"{label.get(a, a)} minus {label.get(b, b)}"
+    return (f"- {prefix}{subject}: **{d['mean']:+.3f}** [{d['low']:+.3f}, {d['high']:+.3f}], "
             f"{len(d['seeds'])} seed(s): {verdict}")
 
 
@@ -583,9 +585,9 @@ def markdown_block(results: dict) -> str:
                 for pair, d in results["long"].get("paired_dice", {}).items()]
         out += [paired_line(pair, d, label, f"at {results['protocol']['iterations']:,} iterations, the same seeds, ")
                 for pair, d in results["long"].get("paired_dice_short_same_seeds", {}).items() if d is not None]
-        for key, d in results["long"].get("gain_over_short", {}).items():
-            out.append(paired_line(f"{key} - {key}", d, label, f"{LONG_ITERATIONS:,} minus {results['protocol']['iterations']:,} iterations: ")
-                       .replace(f" minus {label.get(key, key)}:", ":", 1))
+        out += [paired_line(f"{key} - {key}", d, label, f"{LONG_ITERATIONS:,} minus {results['protocol']['iterations']:,} "
+                            "iterations: ", subject=label.get(key, key))
+                for key, d in results["long"].get("gain_over_short", {}).items()]
         for r in sorted((r for r in results["rows"].values() if r["iterations"] == LONG_ITERATIONS and r.get("curve")
                          and r.get("best_iteration") is not None), key=lambda r: (r["key"], r["seed"])):
             last = r["curve"][-1][1]

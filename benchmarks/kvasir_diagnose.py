@@ -4,8 +4,9 @@ Reads the stage folders that ``benchmarks/kvasir_cpu.py`` trained (``--run-dir``
 measures, on the 700 *training* images at training size (64 px):
 
 * **each network's prediction** against the ground truth (Dice, recall, median predicted / true
-  area), against M_hc and M_bc (Dice: how closely it reproduces the mask it learned from) and in the band ``M_bc & ~M_hc`` (the pixels M_bc calls lesion and M_hc does not; the
-  student's label says lesion there): the share it predicts lesion, the share it marks
+  area), against M_hc and M_bc (Dice: how closely it reproduces the mask it learned from), and
+  in the band ``M_bc & ~M_hc`` (the pixels M_bc calls lesion and M_hc does not; the student's
+  label says lesion there): the share it predicts lesion, the share it marks
   *confident background* (p <= tau_neg, where CWC tells the other network "background"), and the
   share of the true lesion it marks confident background; for the networks of a distillation run
   with CWC also the same read as that run's CWC reads them (its own ``cwc_readout``, from its
